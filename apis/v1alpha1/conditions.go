@@ -1,0 +1,66 @@
+package v1alpha1
+
+// Condition types. Ready is the summary condition of every kind (normal
+// polarity: True is good). Reconciling and Stalled have abnormal polarity and
+// are present only while True.
+const (
+	// ReadyCondition is True when the object's last reconcile succeeded.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is True while a failing reconcile is being retried.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when only a spec change can make progress.
+	StalledCondition = "Stalled"
+)
+
+// Condition reasons. Event reasons are the same strings.
+const (
+	// SyncedReason: the current version holds the latest remote data.
+	SyncedReason = "Synced"
+	// ValidatedReason: the store authenticated to its backend.
+	ValidatedReason = "Validated"
+	// ProgressingWithRetryReason: a transient failure is being retried with backoff.
+	ProgressingWithRetryReason = "ProgressingWithRetry"
+	// StoreNotFoundReason: the referenced store does not exist.
+	StoreNotFoundReason = "StoreNotFound"
+	// StoreNotReadyReason: the referenced store exists but is not Ready.
+	StoreNotReadyReason = "StoreNotReady"
+	// ForbiddenReason: the backend or a tenant rule refused access.
+	ForbiddenReason = "Forbidden"
+	// NotFoundReason: a remote secret, version or property does not exist.
+	NotFoundReason = "NotFound"
+	// ThrottledReason: the backend asked the operator to slow down.
+	ThrottledReason = "Throttled"
+	// UnavailableReason: the backend could not be reached or failed.
+	UnavailableReason = "Unavailable"
+	// ProviderErrorReason: the backend failed in a way not classified otherwise.
+	ProviderErrorReason = "ProviderError"
+	// InvalidProviderConfigReason: the store's provider configuration cannot work.
+	InvalidProviderConfigReason = "InvalidProviderConfig"
+	// InvalidSpecReason: the ExternalSecret's spec cannot be satisfied as written.
+	InvalidSpecReason = "InvalidSpec"
+	// InvalidTemplateReason: the target template failed to parse or render.
+	InvalidTemplateReason = "InvalidTemplate"
+	// InvalidDataReason: the remote data cannot become a Secret (bad key, too large, not JSON).
+	InvalidDataReason = "InvalidData"
+	// TargetConflictReason: the target Secret name belongs to something else.
+	TargetConflictReason = "TargetConflict"
+	// VersionCreatedReason (event only): a new immutable version was written.
+	VersionCreatedReason = "VersionCreated"
+	// VersionPrunedReason (event only): a superseded version was deleted.
+	VersionPrunedReason = "VersionPruned"
+)
+
+// Well-known labels and annotations.
+const (
+	// ExternalSecretLabel on a Secret names the ExternalSecret that wrote it.
+	ExternalSecretLabel = "vaultferry.io/external-secret"
+	// ManagedLabel marks Secrets written by the operator; its informer only
+	// caches Secrets that carry it.
+	ManagedLabel = "vaultferry.io/managed"
+	// RevisionAnnotation on a version is its monotonic revision number.
+	RevisionAnnotation = "vaultferry.io/revision"
+	// SourceVersionsAnnotation on a version lists the remote version ids it holds (never values).
+	SourceVersionsAnnotation = "vaultferry.io/source-versions"
+	// ForceSyncAnnotation: setting it to a new value triggers an immediate refresh.
+	ForceSyncAnnotation = "vaultferry.io/force-sync"
+)

@@ -1,0 +1,292 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ExternalSecretSpec says what to fetch, from which store, and how to write it.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.data) && size(self.data) > 0) || (has(self.dataFrom) && size(self.dataFrom) > 0)",message="list at least one remote secret to fetch in data or dataFrom"
+type ExternalSecretSpec struct {
+	// SecretStoreRef is the store to read from.
+	SecretStoreRef SecretStoreRef `json:"secretStoreRef"`
+
+	// RefreshInterval is how often the remote data is read again. 0 fetches
+	// once. Defaults to 1h. Each refresh is jittered by up to ±10%.
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="refreshInterval must not be negative"
+	// +optional
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// Target describes the Kubernetes Secret to write.
+	// +optional
+	Target ExternalSecretTarget `json:"target,omitempty"`
+
+	// Data maps single remote values to keys of the Secret.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	Data []ExternalSecretData `json:"data,omitempty"`
+
+	// DataFrom copies every field of a remote JSON object into the Secret.
+	// Keys from Data win over keys from DataFrom.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	DataFrom []ExternalSecretDataFrom `json:"dataFrom,omitempty"`
+
+	// Rollout lists workloads moved to each new version.
+	// +optional
+	Rollout *Rollout `json:"rollout,omitempty"`
+}
+
+// SecretStoreRef names a SecretStore in the ExternalSecret's namespace or a ClusterSecretStore.
+type SecretStoreRef struct {
+	// Name of the store.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Kind of the store.
+	// +kubebuilder:validation:Enum=SecretStore;ClusterSecretStore
+	// +kubebuilder:default=SecretStore
+	// +optional
+	Kind string `json:"kind,omitempty"`
+}
+
+// DeletionPolicy says what happens to the written Secrets when the ExternalSecret is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes every version with the ExternalSecret.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain keeps every version and drops their owner references.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// ExternalSecretTarget describes the Secret written for an ExternalSecret.
+type ExternalSecretTarget struct {
+	// Name is the base name of the Secret. With immutable true every version
+	// is named <name>-<hash>; with immutable false the Secret is named <name>.
+	// Defaults to the ExternalSecret's name. At most 242 characters so that
+	// the hash suffix fits.
+	// +optional
+	// +kubebuilder:validation:MaxLength=242
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="target.name must be a DNS subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	Name string `json:"name,omitempty"`
+
+	// Immutable, the default, writes each distinct content as a new immutable
+	// Secret, so a running pod never sees its Secret change. false keeps one
+	// mutable Secret named after target.name, updated in place (ESO's behaviour).
+	// +kubebuilder:default=true
+	// +optional
+	Immutable *bool `json:"immutable,omitempty"`
+
+	// Template shapes the Secret: its type, extra metadata, and data rendered
+	// from the fetched values.
+	// +optional
+	Template *SecretTemplate `json:"template,omitempty"`
+
+	// History bounds how many superseded versions are kept.
+	// +optional
+	History *History `json:"history,omitempty"`
+
+	// DeletionPolicy says what happens to the Secrets when this ExternalSecret is deleted.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// SecretTemplate renders the target Secret from the fetched values.
+type SecretTemplate struct {
+	// Type of the Secret. Defaults to Opaque.
+	// +optional
+	Type corev1.SecretType `json:"type,omitempty"`
+
+	// Metadata adds labels and annotations to every version. They can change
+	// without creating a new version.
+	// +optional
+	Metadata TemplateMetadata `json:"metadata,omitempty"`
+
+	// Data maps Secret keys to Go text/template strings evaluated over the
+	// fetched values, for example "postgres://app:{{ .password }}@db". Functions:
+	// b64enc, b64dec, toJson, fromJson, upper, lower, trim, default, quote.
+	// When set, only these keys are written.
+	// +optional
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// TemplateMetadata is extra metadata for the written Secrets.
+type TemplateMetadata struct {
+	// Labels added to every version.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations added to every version.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// History bounds the superseded versions kept for rollbacks.
+type History struct {
+	// Limit is how many versions, the current one included, are kept at least.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=3
+	// +optional
+	Limit int32 `json:"limit,omitempty"`
+
+	// MinRetention keeps every superseded version at least this long after it
+	// was superseded, whatever Limit says.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="history.minRetention must not be negative"
+	// +optional
+	MinRetention *metav1.Duration `json:"minRetention,omitempty"`
+}
+
+// ExternalSecretData maps one remote value to one Secret key.
+type ExternalSecretData struct {
+	// SecretKey is the key in the written Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	SecretKey string `json:"secretKey"`
+
+	// RemoteRef is the remote value.
+	RemoteRef RemoteRef `json:"remoteRef"`
+}
+
+// RemoteRef addresses a value in the store's backend.
+type RemoteRef struct {
+	// Key is the remote secret's path or name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Key string `json:"key"`
+
+	// Property selects a field of a JSON value, with dots for nesting (a.b.c).
+	// +optional
+	Property string `json:"property,omitempty"`
+
+	// Version pins a remote version. Empty means the latest.
+	// +optional
+	Version string `json:"version,omitempty"`
+}
+
+// ExternalSecretDataFrom copies many values at once.
+type ExternalSecretDataFrom struct {
+	// Extract copies every top-level field of a remote JSON object. Nested
+	// values are written as JSON.
+	Extract RemoteRef `json:"extract"`
+}
+
+// Rollout moves workloads to each new version.
+type Rollout struct {
+	// Targets are workloads in this namespace whose pod templates reference
+	// this ExternalSecret's versions.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Targets []RolloutTarget `json:"targets,omitempty"`
+}
+
+// RolloutTarget names a workload.
+type RolloutTarget struct {
+	// Kind of the workload.
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	Kind string `json:"kind"`
+	// Name of the workload.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+}
+
+// SecretVersion records one immutable version.
+type SecretVersion struct {
+	// Name of the Secret.
+	Name string `json:"name"`
+	// Hash is the keyed content hash in the name.
+	Hash string `json:"hash"`
+	// Revision orders versions; higher is newer.
+	Revision int64 `json:"revision"`
+	// CreatedAt is when this version was first written.
+	CreatedAt metav1.Time `json:"createdAt"`
+	// SupersededAt is when a newer version replaced it.
+	// +optional
+	SupersededAt *metav1.Time `json:"supersededAt,omitempty"`
+	// SourceVersions are the remote version ids it holds, by remote key (never values).
+	// +optional
+	SourceVersions map[string]string `json:"sourceVersions,omitempty"`
+}
+
+// ExternalSecretStatus is the observed state of an ExternalSecret.
+type ExternalSecretStatus struct {
+	// CurrentSecretName is the Secret workloads should use now.
+	// +optional
+	CurrentSecretName string `json:"currentSecretName,omitempty"`
+
+	// Revision of the current version.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+
+	// Versions lists the kept versions, newest first.
+	// +optional
+	// +listType=atomic
+	Versions []SecretVersion `json:"versions,omitempty"`
+
+	// RefreshTime is when the remote data was last read successfully.
+	// +optional
+	RefreshTime *metav1.Time `json:"refreshTime,omitempty"`
+
+	// SyncedForceSync is the force-sync annotation value last acted on.
+	// +optional
+	SyncedForceSync string `json:"syncedForceSync,omitempty"`
+
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready (summary), Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ExternalSecret brings remote secrets into its namespace as versioned,
+// immutable Kubernetes Secrets.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=es,categories=vaultferry
+// +kubebuilder:printcolumn:name="Store",type=string,JSONPath=`.spec.secretStoreRef.name`
+// +kubebuilder:printcolumn:name="Refresh",type=string,JSONPath=`.spec.refreshInterval`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.currentSecretName`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ExternalSecret struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is what to fetch and how to write it.
+	Spec ExternalSecretSpec `json:"spec"`
+
+	// Status is the sync state.
+	// +optional
+	Status ExternalSecretStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ExternalSecretList is a list of ExternalSecrets.
+type ExternalSecretList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the ExternalSecrets.
+	Items []ExternalSecret `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ExternalSecret{}, &ExternalSecretList{})
+}

@@ -1,0 +1,98 @@
+package v1alpha1
+
+// VaultKVVersion is the version of a Vault KV secrets engine.
+// +kubebuilder:validation:Enum=v1;v2
+type VaultKVVersion string
+
+const (
+	// VaultKVv1 is the unversioned KV engine.
+	VaultKVv1 VaultKVVersion = "v1"
+	// VaultKVv2 is the versioned KV engine.
+	VaultKVv2 VaultKVVersion = "v2"
+)
+
+// VaultProvider configures access to a HashiCorp Vault KV secrets engine.
+type VaultProvider struct {
+	// Server is the Vault address, for example https://vault.example.com:8200.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=2048
+	Server string `json:"server"`
+
+	// Path is the mount path of the KV secrets engine.
+	// +kubebuilder:default=secret
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// Version of the KV engine at Path.
+	// +kubebuilder:default=v2
+	// +optional
+	Version VaultKVVersion `json:"version,omitempty"`
+
+	// Namespace is the Vault Enterprise namespace sent as X-Vault-Namespace.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// CABundle is a PEM bundle of CAs trusted for the Vault server's certificate.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+
+	// Auth selects how the operator logs in. Exactly one method must be set.
+	Auth VaultAuth `json:"auth"`
+}
+
+// VaultAuth selects one Vault login method.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.tokenSecretRef), has(self.appRole), has(self.kubernetes)].filter(x, x).size() == 1",message="exactly one Vault auth method must be set: tokenSecretRef, appRole or kubernetes"
+type VaultAuth struct {
+	// TokenSecretRef reads a Vault token from a Secret.
+	// +optional
+	TokenSecretRef *SecretKeySelector `json:"tokenSecretRef,omitempty"`
+
+	// AppRole logs in with a role id and a secret id.
+	// +optional
+	AppRole *VaultAppRole `json:"appRole,omitempty"`
+
+	// Kubernetes logs in with a ServiceAccount token that Vault verifies
+	// through the TokenReview API.
+	// +optional
+	Kubernetes *VaultKubernetesAuth `json:"kubernetes,omitempty"`
+}
+
+// VaultAppRole logs in through Vault's AppRole auth method.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.roleId) != has(self.roleRef)",message="set exactly one of roleId or roleRef"
+type VaultAppRole struct {
+	// Path is the mount path of the AppRole auth method.
+	// +kubebuilder:default=approle
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// RoleID is the AppRole role id, inline.
+	// +optional
+	RoleID string `json:"roleId,omitempty"`
+
+	// RoleRef reads the role id from a Secret.
+	// +optional
+	RoleRef *SecretKeySelector `json:"roleRef,omitempty"`
+
+	// SecretRef reads the secret id from a Secret.
+	SecretRef SecretKeySelector `json:"secretRef"`
+}
+
+// VaultKubernetesAuth logs in through Vault's Kubernetes auth method.
+type VaultKubernetesAuth struct {
+	// MountPath is the mount path of the Kubernetes auth method.
+	// +kubebuilder:default=kubernetes
+	// +optional
+	MountPath string `json:"mountPath,omitempty"`
+
+	// Role is the Vault role to log in as.
+	// +kubebuilder:validation:MinLength=1
+	Role string `json:"role"`
+
+	// ServiceAccountRef is the identity to log in as. When empty, the
+	// operator's own ServiceAccount token is used.
+	// +optional
+	ServiceAccountRef *ServiceAccountSelector `json:"serviceAccountRef,omitempty"`
+}

@@ -1,0 +1,158 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SecretStoreSpec is shared by SecretStore and ClusterSecretStore: how to
+// reach one backend, and how hard the operator may call it.
+type SecretStoreSpec struct {
+	// Provider is the backend this store reads from.
+	Provider SecretStoreProvider `json:"provider"`
+
+	// RateLimit bounds the calls made through this store, across every
+	// ExternalSecret using it. Defaults to 10 requests a second, burst 20.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// RefreshInterval is how often the operator re-checks that the store can
+	// authenticate. Defaults to 5m.
+	// +optional
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// Conditions restrict which namespaces may use a ClusterSecretStore, and
+	// which remote keys each may read. A namespace is admitted when any
+	// condition admits it. Not allowed on a namespaced SecretStore.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Conditions []ClusterSecretStoreCondition `json:"conditions,omitempty"`
+}
+
+// RateLimit is a client-side token bucket.
+type RateLimit struct {
+	// QPS is the sustained number of requests per second.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	QPS int32 `json:"qps"`
+
+	// Burst is the number of requests allowed at once above QPS.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// ClusterSecretStoreCondition admits a set of namespaces to a ClusterSecretStore.
+// A namespace matches when it is listed, matches the selector, or matches a regex.
+type ClusterSecretStoreCondition struct {
+	// Namespaces lists admitted namespaces by name.
+	// +optional
+	// +listType=set
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// NamespaceSelector admits namespaces by label.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// NamespaceRegexes admits namespaces whose name matches one of these
+	// regular expressions (RE2, anchored at both ends).
+	// +optional
+	// +listType=set
+	NamespaceRegexes []string `json:"namespaceRegexes,omitempty"`
+
+	// AllowedKeys limits the remote keys the admitted namespaces may read:
+	// glob patterns (* matches within one path segment, ** across segments)
+	// in which {namespace} is replaced by the ExternalSecret's namespace,
+	// for example "tenants/{namespace}/*". Empty allows every key.
+	// +optional
+	// +listType=set
+	AllowedKeys []string `json:"allowedKeys,omitempty"`
+}
+
+// SecretStoreStatus reports whether a store can be used.
+type SecretStoreStatus struct {
+	// Conditions: Ready is True when the operator authenticated to the backend.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// SecretStore is a connection to one secret backend, usable by the
+// ExternalSecrets of its own namespace. Every credential it references is read
+// from its own namespace.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=ss,categories=vaultferry
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type SecretStore struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec describes the backend.
+	// +kubebuilder:validation:XValidation:rule="!has(self.conditions)",message="conditions are only allowed on a ClusterSecretStore"
+	// +kubebuilder:validation:XValidation:rule="!self.provider.?vault.?auth.?tokenSecretRef.?namespace.hasValue() && !self.provider.?vault.?auth.?appRole.?roleRef.?namespace.hasValue() && !self.provider.?vault.?auth.?appRole.?secretRef.?namespace.hasValue() && !self.provider.?vault.?auth.?kubernetes.?serviceAccountRef.?namespace.hasValue() && !self.provider.?aws.?auth.?secretRef.?accessKeyIDSecretRef.?namespace.hasValue() && !self.provider.?aws.?auth.?secretRef.?secretAccessKeySecretRef.?namespace.hasValue() && !self.provider.?aws.?auth.?secretRef.?sessionTokenSecretRef.?namespace.hasValue() && !self.provider.?aws.?auth.?jwt.?serviceAccountRef.?namespace.hasValue() && !self.provider.?azurekv.?authSecretRef.?clientId.?namespace.hasValue() && !self.provider.?azurekv.?authSecretRef.?clientSecret.?namespace.hasValue() && !self.provider.?azurekv.?serviceAccountRef.?namespace.hasValue() && !self.provider.?fake.?authSecretRef.?namespace.hasValue()",message="a SecretStore can only use Secrets and ServiceAccounts in its own namespace: remove namespace from its references (a ClusterSecretStore can name other namespaces)"
+	Spec SecretStoreSpec `json:"spec"`
+
+	// Status is the store's observed state.
+	// +optional
+	Status SecretStoreStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// SecretStoreList is a list of SecretStores.
+type SecretStoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the SecretStores.
+	Items []SecretStore `json:"items"`
+}
+
+// ClusterSecretStore is a connection to one secret backend shared by the
+// namespaces its conditions admit. Credential Secrets it references must name
+// their namespace; a serviceAccountRef without namespace means the
+// ExternalSecret's own ServiceAccount, so tenants authenticate as themselves.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=css,categories=vaultferry
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterSecretStore struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec describes the backend and who may use it.
+	// +kubebuilder:validation:XValidation:rule="!self.provider.?vault.?auth.?tokenSecretRef.hasValue() || self.provider.vault.auth.tokenSecretRef.?namespace.hasValue()",message="in a ClusterSecretStore, tokenSecretRef must name its namespace"
+	// +kubebuilder:validation:XValidation:rule="!self.provider.?aws.?auth.?secretRef.hasValue() || (self.provider.aws.auth.secretRef.accessKeyIDSecretRef.?namespace.hasValue() && self.provider.aws.auth.secretRef.secretAccessKeySecretRef.?namespace.hasValue())",message="in a ClusterSecretStore, AWS key references must name their namespace"
+	// +kubebuilder:validation:XValidation:rule="!self.provider.?azurekv.?authSecretRef.hasValue() || (self.provider.azurekv.authSecretRef.clientId.?namespace.hasValue() && self.provider.azurekv.authSecretRef.clientSecret.?namespace.hasValue())",message="in a ClusterSecretStore, Azure credential references must name their namespace"
+	Spec SecretStoreSpec `json:"spec"`
+
+	// Status is the store's observed state.
+	// +optional
+	Status SecretStoreStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ClusterSecretStoreList is a list of ClusterSecretStores.
+type ClusterSecretStoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the ClusterSecretStores.
+	Items []ClusterSecretStore `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SecretStore{}, &SecretStoreList{}, &ClusterSecretStore{}, &ClusterSecretStoreList{})
+}

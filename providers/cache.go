@@ -1,0 +1,264 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+)
+
+// Default client-side rate limit of a store without spec.rateLimit.
+const (
+	DefaultQPS   = 10
+	DefaultBurst = 20
+)
+
+// credentialRecheck is how often a cached client re-reads the resourceVersion
+// of the credential objects it was built from, to notice rotated credentials.
+const credentialRecheck = 30 * time.Second
+
+// Observer is told about every provider call made through cached clients, for metrics.
+type Observer interface {
+	ObserveRequest(provider, operation string, class Class, took time.Duration)
+}
+
+// ClientCache builds one authenticated client per store (one login, not one
+// per sync) and reuses it for every ExternalSecret using the store until the
+// store's spec or one of its credential objects changes. Reads through a
+// cached client are rate-limited per store and identical concurrent reads are
+// coalesced into one provider call.
+type ClientCache struct {
+	registry *Registry
+	kube     Kube
+	observer Observer
+	now      func() time.Time
+
+	mu      sync.Mutex
+	entries map[cacheKey]*cacheEntry
+	logins  singleflight.Group
+}
+
+// NewClientCache returns an empty cache. kube must read credentials directly
+// from the API server (not through a label-filtered informer).
+func NewClientCache(registry *Registry, kube Kube, observer Observer) *ClientCache {
+	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, entries: map[cacheKey]*cacheEntry{}}
+}
+
+type cacheKey struct {
+	kind, namespace, name string
+	// tenant is the namespace credentials resolve in when the client
+	// depends on it (a ClusterSecretStore using tenant identities); else "".
+	tenant string
+}
+
+type cacheEntry struct {
+	uid        types.UID
+	generation int64
+	client     Client
+	deps       []credentialDep
+	checkedAt  time.Time
+}
+
+// Get returns the cached client for store, building it when missing or stale.
+// namespace is where namespace-less references resolve (see Provider.NewClient).
+func (c *ClientCache) Get(ctx context.Context, store vfv1alpha1.GenericStore, namespace string) (Client, error) {
+	key := keyFor(store, namespace)
+	if cl := c.fresh(ctx, key, store); cl != nil {
+		return cl, nil
+	}
+	v, err, _ := c.logins.Do(fmt.Sprint(key), func() (any, error) {
+		if cl := c.fresh(ctx, key, store); cl != nil {
+			return cl, nil
+		}
+		return c.build(ctx, key, store, namespace)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(Client), nil
+}
+
+// Forget closes and drops every client of the named store.
+func (c *ClientCache) Forget(ctx context.Context, kind, namespace, name string) {
+	c.mu.Lock()
+	var stale []Client
+	for k, e := range c.entries {
+		if k.kind == kind && k.namespace == namespace && k.name == name {
+			stale = append(stale, e.client)
+			delete(c.entries, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, cl := range stale {
+		_ = cl.Close(ctx)
+	}
+}
+
+func keyFor(store vfv1alpha1.GenericStore, namespace string) cacheKey {
+	k := cacheKey{kind: store.GetKind(), namespace: store.GetNamespace(), name: store.GetName()}
+	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind && UsesTenantIdentity(store.GetSpec().Provider) {
+		k.tenant = namespace
+	}
+	return k
+}
+
+// fresh returns the cached client when it still matches the store and its
+// credentials, or nil.
+func (c *ClientCache) fresh(ctx context.Context, key cacheKey, store vfv1alpha1.GenericStore) Client {
+	c.mu.Lock()
+	e := c.entries[key]
+	c.mu.Unlock()
+	if e == nil || e.uid != store.GetUID() || e.generation != store.GetGeneration() {
+		return nil
+	}
+	if c.now().Sub(e.checkedAt) < credentialRecheck {
+		return e.client
+	}
+	if !depsUnchanged(ctx, c.kube, e.deps) {
+		return nil
+	}
+	c.mu.Lock()
+	e.checkedAt = c.now()
+	c.mu.Unlock()
+	return e.client
+}
+
+func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.GenericStore, namespace string) (Client, error) {
+	p, err := c.registry.For(store)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recordingKube{Kube: c.kube}
+	raw, err := p.NewClient(ctx, store, rec, namespace)
+	if err != nil {
+		return nil, err
+	}
+	cl := newManagedClient(raw, p.Name(), store.GetSpec().RateLimit, c.observer)
+	entry := &cacheEntry{uid: store.GetUID(), generation: store.GetGeneration(), client: cl, deps: rec.deps(), checkedAt: c.now()}
+	c.mu.Lock()
+	old := c.entries[key]
+	c.entries[key] = entry
+	c.mu.Unlock()
+	if old != nil {
+		_ = old.client.Close(ctx)
+	}
+	return cl, nil
+}
+
+// UsesTenantIdentity reports whether a provider block authenticates as a
+// ServiceAccount named without namespace, which in a ClusterSecretStore means
+// the ExternalSecret's own namespace: such stores need one client per tenant.
+func UsesTenantIdentity(p vfv1alpha1.SecretStoreProvider) bool {
+	switch {
+	case p.Vault != nil && p.Vault.Auth.Kubernetes != nil:
+		sa := p.Vault.Auth.Kubernetes.ServiceAccountRef
+		return sa != nil && sa.Namespace == ""
+	case p.AWS != nil && p.AWS.Auth != nil && p.AWS.Auth.JWT != nil:
+		return p.AWS.Auth.JWT.ServiceAccountRef.Namespace == ""
+	case p.AzureKV != nil && p.AzureKV.ServiceAccountRef != nil:
+		return p.AzureKV.ServiceAccountRef.Namespace == ""
+	default:
+		return false
+	}
+}
+
+// managedClient adds what every provider needs and none should implement:
+// the per-store rate limit, coalescing of identical concurrent reads, and
+// request metrics.
+type managedClient struct {
+	Client
+	provider string
+	limiter  *rate.Limiter
+	observer Observer
+	reads    singleflight.Group
+}
+
+func newManagedClient(c Client, provider string, rl *vfv1alpha1.RateLimit, o Observer) *managedClient {
+	qps, burst := DefaultQPS, DefaultBurst
+	if rl != nil {
+		qps, burst = int(rl.QPS), int(rl.Burst)
+		if burst < 1 {
+			burst = qps
+		}
+	}
+	return &managedClient{Client: c, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o}
+}
+
+func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) {
+	v, err, _ := m.reads.Do(ref.Key+"\x00"+ref.Version, func() (any, error) {
+		if err := m.limiter.Wait(ctx); err != nil {
+			return Secret{}, Errorf(ErrThrottled, "client-side rate limit: %v", err)
+		}
+		start := time.Now()
+		s, err := m.Client.GetSecret(ctx, ref)
+		m.observe("GetSecret", err, time.Since(start))
+		return s, err
+	})
+	return v.(Secret), err
+}
+
+func (m *managedClient) Check(ctx context.Context) error {
+	start := time.Now()
+	err := m.Client.Check(ctx)
+	m.observe("Check", err, time.Since(start))
+	return err
+}
+
+func (m *managedClient) observe(op string, err error, took time.Duration) {
+	if m.observer == nil {
+		return
+	}
+	class := Class("Success")
+	if err != nil {
+		class = Classify(err)
+	}
+	m.observer.ObserveRequest(m.provider, op, class, took)
+}
+
+// credentialDep is one object a client was built from.
+type credentialDep struct {
+	key             client.ObjectKey
+	obj             func() client.Object
+	resourceVersion string
+}
+
+// recordingKube remembers which objects a provider read while building a client.
+type recordingKube struct {
+	Kube
+	mu   sync.Mutex
+	seen []credentialDep
+}
+
+func (r *recordingKube) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := r.Kube.Get(ctx, key, obj, opts...)
+	if err == nil {
+		r.mu.Lock()
+		proto := obj.DeepCopyObject().(client.Object)
+		r.seen = append(r.seen, credentialDep{key: key, obj: func() client.Object { return proto.DeepCopyObject().(client.Object) }, resourceVersion: obj.GetResourceVersion()})
+		r.mu.Unlock()
+	}
+	return err
+}
+
+func (r *recordingKube) deps() []credentialDep {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]credentialDep(nil), r.seen...)
+}
+
+func depsUnchanged(ctx context.Context, kube client.Reader, deps []credentialDep) bool {
+	for _, d := range deps {
+		obj := d.obj()
+		if err := kube.Get(ctx, d.key, obj); err != nil || obj.GetResourceVersion() != d.resourceVersion {
+			return false
+		}
+	}
+	return true
+}

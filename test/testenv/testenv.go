@@ -1,0 +1,156 @@
+// Package testenv starts the real test control plane (kube-apiserver + etcd
+// from KUBEBUILDER_ASSETS, see `make test-peers`) with the vaultferry CRDs
+// installed, and holds the helpers every envtest suite shares.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+)
+
+// Env is a running control plane.
+type Env struct {
+	// Config reaches the API server as cluster admin.
+	Config *rest.Config
+	// Client is an uncached client with the vaultferry scheme.
+	Client client.Client
+	// Scheme knows the built-in kinds and vaultferry's.
+	Scheme *runtime.Scheme
+	// Kubeconfig is the path of a kubeconfig file for kubectl and child processes.
+	Kubeconfig string
+
+	env *envtest.Environment
+	dir string
+}
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Assets is the directory holding kube-apiserver, etcd and kubectl.
+func Assets() string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), "bin", "k8s")
+}
+
+// Scheme returns a scheme with the built-in kinds and vaultferry's.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := vfv1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Start starts the control plane and installs the CRDs. It fails, rather than
+// skipping, when the binaries are missing: `make test-peers` installs them.
+func Start() (*Env, error) {
+	assets := Assets()
+	for _, bin := range []string{"kube-apiserver", "etcd", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+			return nil, fmt.Errorf("test peer %s missing in %s: run 'make test-peers'", bin, assets)
+		}
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest: %w", err)
+	}
+	e := &Env{Config: cfg, Scheme: Scheme(), env: env}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: e.Scheme}); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	if e.dir, err = os.MkdirTemp("", "vaultferry-envtest-"); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	user, err := env.AddUser(envtest.User{Name: "test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.Kubeconfig = filepath.Join(e.dir, "kubeconfig")
+	if err := os.WriteFile(e.Kubeconfig, kc, 0o600); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Stop stops the control plane.
+func (e *Env) Stop() error {
+	if e.dir != "" {
+		_ = os.RemoveAll(e.dir)
+	}
+	return e.env.Stop()
+}
+
+// Run starts the control plane for a package's tests, runs them and stops it.
+// Use it from TestMain: os.Exit(testenv.Run(m, &env)).
+func Run(m *testing.M, into **Env) int {
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*into = e
+	code := m.Run()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	return code
+}
+
+// Kubectl runs the envtest kubectl against this control plane and returns its combined output.
+func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(Assets(), "kubectl"), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Namespace creates a fresh namespace for one test and deletes it afterwards
+// (envtest has no namespace controller, so its objects linger harmlessly).
+func (e *Env) Namespace(t testing.TB, labels map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-", Labels: labels}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.Client.Create(ctx, ns); err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Client.Delete(context.Background(), ns) })
+	return ns.Name
+}
