@@ -63,4 +63,10 @@ const (
 	SourceVersionsAnnotation = "vaultferry.io/source-versions"
 	// ForceSyncAnnotation: setting it to a new value triggers an immediate refresh.
 	ForceSyncAnnotation = "vaultferry.io/force-sync"
+	// ContentHashAnnotation on a version is the keyed hash of its type and
+	// data; a mutable target is rewritten only when it changes.
+	ContentHashAnnotation = "vaultferry.io/content-hash"
+	// RetainFinalizer is set on an ExternalSecret with deletionPolicy Retain,
+	// so its versions can be released from garbage collection before it goes.
+	RetainFinalizer = "vaultferry.io/retain-versions"
 )

@@ -1,0 +1,97 @@
+// Command vaultferry runs the operator: it syncs ExternalSecrets from the
+// vaults their stores point at into versioned, immutable Secrets.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/fake"
+)
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+
+type options struct {
+	controllers.Config
+	metricsAddr string
+	probeAddr   string
+	leaderElect bool
+	zap         zap.Options
+}
+
+func main() {
+	opts := parseFlags()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {
+		ctrl.Log.Error(err, "vaultferry stopped")
+		os.Exit(1)
+	}
+}
+
+func parseFlags() options {
+	var o options
+	defaultNS := os.Getenv("POD_NAMESPACE")
+	if defaultNS == "" {
+		defaultNS = "vaultferry-system"
+	}
+	flag.StringVar(&o.Namespace, "namespace", defaultNS, "Namespace the operator runs in; holds its hash key Secret and leader-election lease (default: $POD_NAMESPACE, else vaultferry-system).")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
+	flag.IntVar(&o.SyncConcurrency, "concurrency", 4, "ExternalSecrets synced in parallel.")
+	flag.IntVar(&o.StoreConcurrency, "store-concurrency", 2, "Stores validated in parallel, per kind.")
+	o.zap.BindFlags(flag.CommandLine)
+	flag.Parse()
+	return o
+}
+
+func run(ctx context.Context, o options) error {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := vfv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "vaultferry.io",
+		LeaderElectionNamespace: o.Namespace,
+		Cache:                   controllers.CacheOptions(),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	o.Registry = providers.MustNewRegistry(fake.New())
+	if err := controllers.Setup(ctx, mgr, o.Config); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting vaultferry", "namespace", o.Namespace, "providers", o.Registry.Names())
+	return mgr.Start(ctx)
+}

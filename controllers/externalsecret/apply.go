@@ -1,0 +1,148 @@
+package externalsecret
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+)
+
+// apply makes want exist and returns the Secret that now holds es's content.
+// An immutable version with the same name already holds the same content
+// (the name is its hash), so it is reused, only re-stamped with a new
+// revision when es returns to it. A mutable target is rewritten in place.
+func (r *Reconciler) apply(ctx context.Context, es *vfv1alpha1.ExternalSecret, want *corev1.Secret, owned []corev1.Secret) (*corev1.Secret, error) {
+	becomesCurrent := want.Name != es.Status.CurrentSecretName
+	revision := es.Status.Revision
+	if becomesCurrent {
+		revision = nextRevision(es, owned)
+	}
+	want.Annotations[vfv1alpha1.RevisionAnnotation] = strconv.FormatInt(revision, 10)
+
+	existing := findSecret(owned, want.Name)
+	if existing == nil {
+		created, err := r.create(ctx, es, want)
+		if err != nil || created == want {
+			return created, err
+		}
+		existing = created // adopted or found after a restart
+	}
+	if !es.IsImmutable() && existing.Annotations[vfv1alpha1.ContentHashAnnotation] != want.Annotations[vfv1alpha1.ContentHashAnnotation] {
+		return r.rewrite(ctx, es, existing, want, nextRevision(es, owned))
+	}
+	return r.syncMetadata(ctx, existing, want, becomesCurrent)
+}
+
+// create creates want; when a Secret of that name exists it is returned if
+// es may use it: its own version (created before a restart, or released by a
+// Retain policy and adopted again). Anything else is a conflict.
+func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, want *corev1.Secret) (*corev1.Secret, error) {
+	err := r.Create(ctx, want)
+	if err == nil {
+		r.Events.Eventf(es, want, corev1.EventTypeNormal, vfv1alpha1.VersionCreatedReason, "Sync",
+			"Created version %s (revision %s)", want.Name, want.Annotations[vfv1alpha1.RevisionAnnotation])
+		log.FromContext(ctx).Info("Created version", "secret", want.Name, "revision", want.Annotations[vfv1alpha1.RevisionAnnotation])
+		return want, nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating version %s: %w", want.Name, err)
+	}
+	existing := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), existing); err != nil {
+		return nil, fmt.Errorf("reading existing Secret %s: %w", want.Name, err)
+	}
+	switch {
+	case metav1.IsControlledBy(existing, es):
+		return existing, nil
+	case metav1.GetControllerOf(existing) == nil && existing.Labels[vfv1alpha1.ExternalSecretLabel] == es.Name &&
+		existing.Labels[vfv1alpha1.ManagedLabel] == "true":
+		before := existing.DeepCopy()
+		existing.OwnerReferences = append(existing.OwnerReferences, ownerReference(es))
+		if err := r.Patch(ctx, existing, client.MergeFrom(before)); err != nil {
+			return nil, fmt.Errorf("adopting version %s: %w", existing.Name, err)
+		}
+		return existing, nil
+	default:
+		return nil, requeue.New(requeue.Stall, vfv1alpha1.TargetConflictReason,
+			fmt.Errorf("Secret %s already exists and is not managed by this ExternalSecret: rename spec.target.name or delete that Secret", want.Name))
+	}
+}
+
+// rewrite updates a mutable target's data in place (immutable: false).
+func (r *Reconciler) rewrite(ctx context.Context, es *vfv1alpha1.ExternalSecret, existing, want *corev1.Secret, revision int64) (*corev1.Secret, error) {
+	updated := existing.DeepCopy()
+	updated.Type = want.Type
+	updated.Data = want.Data
+	maps.Copy(updated.Labels, want.Labels)
+	maps.Copy(updated.Annotations, want.Annotations)
+	updated.Annotations[vfv1alpha1.RevisionAnnotation] = strconv.FormatInt(revision, 10)
+	if err := r.Update(ctx, updated); err != nil {
+		return nil, fmt.Errorf("updating %s: %w", updated.Name, err)
+	}
+	r.Events.Eventf(es, updated, corev1.EventTypeNormal, vfv1alpha1.VersionCreatedReason, "Sync",
+		"Updated %s in place (revision %d)", updated.Name, revision)
+	return updated, nil
+}
+
+// syncMetadata patches labels and annotations onto an existing version:
+// immutability freezes data only, so template metadata and the revision
+// stamp of a version es returns to are updated in place.
+func (r *Reconciler) syncMetadata(ctx context.Context, existing, want *corev1.Secret, becomesCurrent bool) (*corev1.Secret, error) {
+	updated := existing.DeepCopy()
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	if updated.Annotations == nil {
+		updated.Annotations = map[string]string{}
+	}
+	maps.Copy(updated.Labels, want.Labels)
+	revision := updated.Annotations[vfv1alpha1.RevisionAnnotation]
+	maps.Copy(updated.Annotations, want.Annotations)
+	if !becomesCurrent {
+		updated.Annotations[vfv1alpha1.RevisionAnnotation] = revision
+	}
+	if maps.Equal(updated.Labels, existing.Labels) && maps.Equal(updated.Annotations, existing.Annotations) {
+		return existing, nil
+	}
+	if err := r.Patch(ctx, updated, client.MergeFrom(existing)); err != nil {
+		return nil, fmt.Errorf("updating metadata of %s: %w", existing.Name, err)
+	}
+	return updated, nil
+}
+
+// nextRevision is one more than any revision es or its versions have seen,
+// so revisions stay monotonic even when status was lost.
+func nextRevision(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) int64 {
+	highest := es.Status.Revision
+	for i := range owned {
+		highest = max(highest, revisionOf(&owned[i]))
+	}
+	return highest + 1
+}
+
+func revisionOf(s *corev1.Secret) int64 {
+	n, _ := strconv.ParseInt(s.Annotations[vfv1alpha1.RevisionAnnotation], 10, 64)
+	return n
+}
+
+func sourceVersionsOf(s *corev1.Secret) map[string]string {
+	raw := s.Annotations[vfv1alpha1.SourceVersionsAnnotation]
+	if raw == "" {
+		return nil
+	}
+	var out map[string]string
+	if json.Unmarshal([]byte(raw), &out) != nil {
+		return nil
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package externalsecret
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+)
+
+// collect records the versions that exist in status.versions, deletes the
+// ones retention and workloads no longer need, and schedules the next
+// refresh. It runs on every reconcile of a Ready ExternalSecret; the caller
+// writes status.
+func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, current string) (ctrl.Result, error) {
+	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
+
+	result := ctrl.Result{RequeueAfter: requeue.Jitter(r.untilRefresh(es))}
+	if es.RefreshEvery() == 0 {
+		result = ctrl.Result{}
+	}
+	candidates := pruneCandidates(es.Status.Versions, current, es.HistoryLimit(), es.MinRetention(), r.now())
+	if len(candidates) > 0 {
+		held, err := r.prune(ctx, es, candidates)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if held > 0 {
+			recheck := orDefault(r.InUseRecheck, DefaultInUseRecheck)
+			if result.RequeueAfter == 0 || recheck < result.RequeueAfter {
+				result.RequeueAfter = recheck
+			}
+		}
+	}
+	return result, nil
+}
+
+// patchStatus writes es.Status when it differs from before.
+func (r *Reconciler) patchStatus(ctx context.Context, before, es *vfv1alpha1.ExternalSecret) error {
+	if equality.Semantic.DeepEqual(before.Status, es.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, es, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("updating status of %s: %w", es.Name, err)
+	}
+	return nil
+}
+
+// prune deletes the candidates no Pod or pod template references and drops
+// them from status; it returns how many were held back because in use.
+func (r *Reconciler) prune(ctx context.Context, es *vfv1alpha1.ExternalSecret, candidates []string) (held int, err error) {
+	inUse, err := secretsInUse(ctx, r.APIReader, es.Namespace)
+	if err != nil {
+		return 0, err
+	}
+	for _, name := range candidates {
+		if inUse.Has(name) {
+			held++
+			continue
+		}
+		victim := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: name}}
+		if err := r.Delete(ctx, victim); client.IgnoreNotFound(err) != nil {
+			return held, fmt.Errorf("deleting superseded version %s: %w", name, err)
+		}
+		es.Status.Versions = slices.DeleteFunc(es.Status.Versions, func(v vfv1alpha1.SecretVersion) bool { return v.Name == name })
+		r.Events.Eventf(es, victim, corev1.EventTypeNormal, vfv1alpha1.VersionPrunedReason, "Prune", "Deleted superseded version %s", name)
+		log.FromContext(ctx).Info("Deleted superseded version", "secret", name)
+	}
+	return held, nil
+}
+
+// versionsOf builds status.versions from the Secrets that exist, newest
+// first, keeping when each was superseded. No I/O, no clock.
+func versionsOf(owned []corev1.Secret, previous []vfv1alpha1.SecretVersion, current string, now metav1.Time) []vfv1alpha1.SecretVersion {
+	supersededAt := map[string]*metav1.Time{}
+	for _, v := range previous {
+		supersededAt[v.Name] = v.SupersededAt
+	}
+	out := make([]vfv1alpha1.SecretVersion, 0, len(owned))
+	for i := range owned {
+		s := &owned[i]
+		v := vfv1alpha1.SecretVersion{
+			Name:           s.Name,
+			Hash:           s.Annotations[vfv1alpha1.ContentHashAnnotation],
+			Revision:       revisionOf(s),
+			CreatedAt:      s.CreationTimestamp,
+			SourceVersions: sourceVersionsOf(s),
+		}
+		if v.CreatedAt.IsZero() {
+			v.CreatedAt = now // created in this reconcile; the cache has not seen it yet
+		}
+		if s.Name != current {
+			v.SupersededAt = supersededAt[s.Name]
+			if v.SupersededAt == nil {
+				v.SupersededAt = &now
+			}
+		}
+		out = append(out, v)
+	}
+	sortNewestFirst(out)
+	return out
+}

@@ -1,0 +1,92 @@
+package externalsecret
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+)
+
+// storeRefIndex indexes ExternalSecrets by "<kind>/<name>" of their store.
+const storeRefIndex = ".spec.secretStoreRef"
+
+// Backoff bounds for failed syncs: quick first retries, at most every 5 minutes.
+const (
+	retryBaseDelay = time.Second
+	retryMaxDelay  = 5 * time.Minute
+)
+
+// SetupWithManager registers the controller: ExternalSecrets on spec or
+// annotation change, their versions on update or delete (someone deleted the
+// current version: recreate it), and stores whose readiness changed (wake
+// their dependants).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &vfv1alpha1.ExternalSecret{}, storeRefIndex,
+		func(o client.Object) []string {
+			es := o.(*vfv1alpha1.ExternalSecret)
+			return []string{es.StoreKind() + "/" + es.Spec.SecretStoreRef.Name}
+		}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&vfv1alpha1.ExternalSecret{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(event.CreateEvent) bool { return false }, // we made it
+		})).
+		Watches(&vfv1alpha1.SecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
+			builder.WithPredicates(storeReadinessChanged())).
+		Watches(&vfv1alpha1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
+			builder.WithPredicates(storeReadinessChanged())).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: concurrency,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retryBaseDelay, retryMaxDelay),
+		}).
+		Complete(r)
+}
+
+// dependants lists the ExternalSecrets using a store.
+func (r *Reconciler) dependants(ctx context.Context, o client.Object) []reconcile.Request {
+	store := o.(vfv1alpha1.GenericStore)
+	opts := []client.ListOption{client.MatchingFields{storeRefIndex: store.GetKind() + "/" + store.GetName()}}
+	if store.GetKind() == vfv1alpha1.SecretStoreKind {
+		opts = append(opts, client.InNamespace(store.GetNamespace()))
+	}
+	list := &vfv1alpha1.ExternalSecretList{}
+	if err := r.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ExternalSecrets of store", "store", store.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, es := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
+	}
+	return reqs
+}
+
+// storeReadinessChanged passes store events that can change whether its
+// ExternalSecrets sync: creation, deletion, spec changes, and Ready flips.
+func storeReadinessChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			before, after := e.ObjectOld.(vfv1alpha1.GenericStore), e.ObjectNew.(vfv1alpha1.GenericStore)
+			if before.GetGeneration() != after.GetGeneration() {
+				return true
+			}
+			return apimeta.IsStatusConditionTrue(before.GetStatus().Conditions, vfv1alpha1.ReadyCondition) !=
+				apimeta.IsStatusConditionTrue(after.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
+		},
+	}
+}

@@ -1,0 +1,92 @@
+// Package requeue holds the error → requeue policy the reconcilers share: which
+// failures retry with backoff, which wait for something else to change, and
+// which stall until the spec changes.
+package requeue
+
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+// Jitter spreads d by ±10% so that objects created together do not refresh,
+// and hit their vault, together.
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	spread := int64(d) / 5
+	if spread <= 0 {
+		return d
+	}
+	return d - d/10 + time.Duration(rand.Int64N(spread+1))
+}
+
+// Kind says how a failed reconcile is retried.
+type Kind int
+
+const (
+	// Retry: transient (network, throttling, permission fixable outside the
+	// spec). The reconciler returns the error and the queue backs off.
+	Retry Kind = iota
+	// Wait: blocked on another object (a store that is missing or not Ready);
+	// a watch wakes the object, and it is rechecked after a fixed delay.
+	Wait
+	// Later: the remote secret does not exist yet; rechecked after the refresh interval.
+	Later
+	// Stall: only a spec change can fix it; no retry until then.
+	Stall
+)
+
+// Error is a failure with a stable condition Reason and a retry Kind. Its
+// message is shown in conditions and events, so it never holds secret values.
+type Error struct {
+	Kind   Kind
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New wraps err with a reason and a retry kind.
+func New(kind Kind, reason string, err error) *Error {
+	return &Error{Kind: kind, Reason: reason, Err: err}
+}
+
+// As returns the *Error in err's chain, or one of kind Retry with fallbackReason.
+func As(err error, fallbackReason string) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: Retry, Reason: fallbackReason, Err: err}
+}
+
+// ForProvider classifies a provider error (see providers.Classify) into a
+// condition reason and a retry kind. invalidReason names what an ErrInvalid
+// means at the call site: bad data for a sync, bad configuration for a store.
+func ForProvider(err error, invalidReason string) error {
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	switch providers.Classify(err) {
+	case providers.ClassNotFound:
+		return New(Later, vfv1alpha1.NotFoundReason, err)
+	case providers.ClassForbidden:
+		return New(Retry, vfv1alpha1.ForbiddenReason, err)
+	case providers.ClassThrottled:
+		return New(Retry, vfv1alpha1.ThrottledReason, err)
+	case providers.ClassUnavailable:
+		return New(Retry, vfv1alpha1.UnavailableReason, err)
+	case providers.ClassInvalid:
+		return New(Stall, invalidReason, err)
+	default:
+		return New(Retry, vfv1alpha1.ProviderErrorReason, err)
+	}
+}

@@ -1,0 +1,179 @@
+// Package secretstore reconciles SecretStores and ClusterSecretStores: it
+// validates the provider block, logs in once through the shared client cache
+// and reports the result as the Ready condition.
+package secretstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+// DefaultRecheck is how often a store is re-validated without spec.refreshInterval.
+const DefaultRecheck = 5 * time.Minute
+
+// Recorder receives store readiness, for metrics. Nil means none.
+type Recorder interface {
+	ObserveStore(kind, namespace, name string, ready bool)
+	ForgetStore(kind, namespace, name string)
+}
+
+// Reconciler validates stores of one kind: SecretStore or ClusterSecretStore.
+type Reconciler struct {
+	client.Client
+	// Kind is vfv1alpha1.SecretStoreKind or vfv1alpha1.ClusterSecretStoreKind.
+	Kind string
+	// Registry picks the provider of a store.
+	Registry *providers.Registry
+	// Clients is the client cache shared with the ExternalSecret reconciler,
+	// so a store's validation login is the one its ExternalSecrets reuse.
+	Clients *providers.ClientCache
+	// Events records Kubernetes events.
+	Events events.EventRecorder
+	// Metrics is told about store readiness; optional.
+	Metrics Recorder
+}
+
+// +kubebuilder:rbac:groups=vaultferry.io,resources=secretstores;clustersecretstores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=vaultferry.io,resources=secretstores/status;clustersecretstores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+func (r *Reconciler) newStore() vfv1alpha1.GenericStore {
+	if r.Kind == vfv1alpha1.ClusterSecretStoreKind {
+		return &vfv1alpha1.ClusterSecretStore{}
+	}
+	return &vfv1alpha1.SecretStore{}
+}
+
+// Reconcile validates one store and records whether it is Ready.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	store := r.newStore()
+	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Clients.Forget(ctx, r.Kind, req.Namespace, req.Name)
+			if r.Metrics != nil {
+				r.Metrics.ForgetStore(r.Kind, req.Namespace, req.Name)
+			}
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := store.DeepCopyObject().(vfv1alpha1.GenericStore)
+
+	verr := r.validate(ctx, store)
+	r.record(store, before, verr)
+	if err := r.patchStatus(ctx, before, store); err != nil {
+		return ctrl.Result{}, err
+	}
+	if verr != nil {
+		failure := requeue.As(verr, vfv1alpha1.ProviderErrorReason)
+		if failure.Kind == requeue.Stall {
+			return ctrl.Result{}, reconcile.TerminalError(failure)
+		}
+		return ctrl.Result{}, failure
+	}
+	return ctrl.Result{RequeueAfter: requeue.Jitter(recheckEvery(store))}, nil
+}
+
+// validate checks the provider block and logs in; the error is classified.
+func (r *Reconciler) validate(ctx context.Context, store vfv1alpha1.GenericStore) error {
+	p, err := r.Registry.For(store)
+	if err != nil {
+		return requeue.New(requeue.Stall, vfv1alpha1.InvalidProviderConfigReason, err)
+	}
+	if _, err := p.Validate(store); err != nil {
+		return requeue.New(requeue.Stall, vfv1alpha1.InvalidProviderConfigReason, err)
+	}
+	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind && providers.UsesTenantIdentity(store.GetSpec().Provider) {
+		return nil // each namespace logs in as its own ServiceAccount, at sync time
+	}
+	cl, err := r.Clients.Get(ctx, store, store.GetNamespace())
+	if err != nil {
+		return classify(fmt.Errorf("logging in: %w", err))
+	}
+	if err := cl.Check(ctx); err != nil {
+		return classify(fmt.Errorf("checking credentials: %w", err))
+	}
+	return nil
+}
+
+// record sets the Ready condition and emits an event when it changed.
+func (r *Reconciler) record(store, before vfv1alpha1.GenericStore, err error) {
+	cond := metav1.Condition{
+		Type:               vfv1alpha1.ReadyCondition,
+		Status:             metav1.ConditionTrue,
+		Reason:             vfv1alpha1.ValidatedReason,
+		Message:            fmt.Sprintf("Provider %s authenticated", providers.ProviderName(store.GetSpec().Provider)),
+		ObservedGeneration: store.GetGeneration(),
+	}
+	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind && providers.UsesTenantIdentity(store.GetSpec().Provider) {
+		cond.Message = "Provider block is valid; each namespace authenticates as its own ServiceAccount when it syncs"
+	}
+	eventType := corev1.EventTypeNormal
+	if err != nil {
+		failure := requeue.As(err, vfv1alpha1.ProviderErrorReason)
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, failure.Reason, failure.Error()
+		eventType = corev1.EventTypeWarning
+	}
+	status := store.GetStatus()
+	status.ObservedGeneration = store.GetGeneration()
+	old := apimeta.FindStatusCondition(before.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
+	apimeta.SetStatusCondition(&status.Conditions, cond)
+	if old == nil || old.Status != cond.Status || old.Reason != cond.Reason || old.Message != cond.Message {
+		r.Events.Eventf(store, nil, eventType, cond.Reason, "Validate", "%s", cond.Message)
+	}
+	if r.Metrics != nil {
+		r.Metrics.ObserveStore(store.GetKind(), store.GetNamespace(), store.GetName(), err == nil)
+	}
+}
+
+func (r *Reconciler) patchStatus(ctx context.Context, before, store vfv1alpha1.GenericStore) error {
+	if equality.Semantic.DeepEqual(before.GetStatus(), store.GetStatus()) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, store, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("updating status of %s %s: %w", store.GetKind(), store.GetName(), err)
+	}
+	return nil
+}
+
+func recheckEvery(store vfv1alpha1.GenericStore) time.Duration {
+	if ri := store.GetSpec().RefreshInterval; ri != nil && ri.Duration > 0 {
+		return ri.Duration
+	}
+	return DefaultRecheck
+}
+
+func classify(err error) error {
+	return requeue.ForProvider(err, vfv1alpha1.InvalidProviderConfigReason)
+}
+
+// SetupWithManager registers the controller for r.Kind, reconciling on spec
+// changes only (its own status writes do not wake it).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(r.Kind).
+		For(r.newStore(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: concurrency,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+		}).
+		Complete(r)
+}

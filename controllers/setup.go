@@ -1,0 +1,81 @@
+// Package controllers wires the reconcilers of every kind into a manager; the
+// reconcilers themselves live in one package per kind beside this file.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/externalsecret"
+	"github.com/vaultferry/vaultferry/controllers/secretstore"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+// Config is what the reconcilers need beyond the manager.
+type Config struct {
+	// Namespace is the operator's own namespace, home of the hash key Secret.
+	Namespace string
+	// Registry holds the enabled providers.
+	Registry *providers.Registry
+	// SyncConcurrency and StoreConcurrency are the worker counts.
+	SyncConcurrency, StoreConcurrency int
+	// Observer receives provider request metrics; optional.
+	Observer providers.Observer
+	// SyncMetrics and StoreMetrics receive sync and store outcomes; optional.
+	SyncMetrics  externalsecret.Recorder
+	StoreMetrics secretstore.Recorder
+	// StoreWait and InUseRecheck override the ExternalSecret reconciler's
+	// defaults (tests shorten them).
+	StoreWait, InUseRecheck time.Duration
+}
+
+// CacheOptions caches only the operator's own Secrets, so memory does not
+// grow with unrelated Secrets in the cluster; credential Secrets and
+// conflicting names are read from the API server directly.
+func CacheOptions() cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"})},
+	}}
+}
+
+// Setup loads (or creates) the hash key and registers every reconciler with mgr.
+func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	hashKey, err := externalsecret.LoadOrCreateHashKey(ctx, direct, cfg.Namespace)
+	if err != nil {
+		return err
+	}
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), cfg.Observer)
+	events := mgr.GetEventRecorder("vaultferry")
+
+	for _, kind := range []string{vfv1alpha1.SecretStoreKind, vfv1alpha1.ClusterSecretStoreKind} {
+		r := &secretstore.Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: cfg.Registry, Clients: clients, Events: events, Metrics: cfg.StoreMetrics}
+		if err := r.SetupWithManager(mgr, max(cfg.StoreConcurrency, 1)); err != nil {
+			return fmt.Errorf("setting up %s controller: %w", kind, err)
+		}
+	}
+	es := &externalsecret.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
+		Events: events, Metrics: cfg.SyncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
+	}
+	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
+		return fmt.Errorf("setting up ExternalSecret controller: %w", err)
+	}
+	return nil
+}
