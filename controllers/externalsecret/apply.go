@@ -22,25 +22,28 @@ import (
 // (the name is its hash), so it is reused, only re-stamped with a new
 // revision when es returns to it. A mutable target is rewritten in place.
 func (r *Reconciler) apply(ctx context.Context, es *vfv1alpha1.ExternalSecret, want *corev1.Secret, owned []corev1.Secret) (*corev1.Secret, error) {
-	becomesCurrent := want.Name != es.Status.CurrentSecretName
-	revision := es.Status.Revision
-	if becomesCurrent {
-		revision = nextRevision(es, owned)
+	newest := highestRevision(es, owned)
+	existing := findSecret(owned, want.Name)
+	// Judged from the versions themselves, not status, which may lag behind
+	// them in the cache: a version holding the newest revision is current already.
+	alreadyCurrent := existing != nil && newest > 0 && revisionOf(existing) == newest
+	revision := newest + 1
+	if alreadyCurrent {
+		revision = newest
 	}
 	want.Annotations[vfv1alpha1.RevisionAnnotation] = strconv.FormatInt(revision, 10)
 
-	existing := findSecret(owned, want.Name)
 	if existing == nil {
 		created, err := r.create(ctx, es, want)
 		if err != nil || created == want {
 			return created, err
 		}
-		existing = created // adopted or found after a restart
+		existing = created // ours from before a restart, or adopted
 	}
 	if !es.IsImmutable() && existing.Annotations[vfv1alpha1.ContentHashAnnotation] != want.Annotations[vfv1alpha1.ContentHashAnnotation] {
-		return r.rewrite(ctx, es, existing, want, nextRevision(es, owned))
+		return r.rewrite(ctx, es, existing, want, newest+1)
 	}
-	return r.syncMetadata(ctx, existing, want, becomesCurrent)
+	return r.syncMetadata(ctx, existing, want)
 }
 
 // create creates want; when a Secret of that name exists it is returned if
@@ -97,7 +100,7 @@ func (r *Reconciler) rewrite(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 // syncMetadata patches labels and annotations onto an existing version:
 // immutability freezes data only, so template metadata and the revision
 // stamp of a version es returns to are updated in place.
-func (r *Reconciler) syncMetadata(ctx context.Context, existing, want *corev1.Secret, becomesCurrent bool) (*corev1.Secret, error) {
+func (r *Reconciler) syncMetadata(ctx context.Context, existing, want *corev1.Secret) (*corev1.Secret, error) {
 	updated := existing.DeepCopy()
 	if updated.Labels == nil {
 		updated.Labels = map[string]string{}
@@ -106,11 +109,7 @@ func (r *Reconciler) syncMetadata(ctx context.Context, existing, want *corev1.Se
 		updated.Annotations = map[string]string{}
 	}
 	maps.Copy(updated.Labels, want.Labels)
-	revision := updated.Annotations[vfv1alpha1.RevisionAnnotation]
 	maps.Copy(updated.Annotations, want.Annotations)
-	if !becomesCurrent {
-		updated.Annotations[vfv1alpha1.RevisionAnnotation] = revision
-	}
 	if maps.Equal(updated.Labels, existing.Labels) && maps.Equal(updated.Annotations, existing.Annotations) {
 		return existing, nil
 	}
@@ -120,14 +119,14 @@ func (r *Reconciler) syncMetadata(ctx context.Context, existing, want *corev1.Se
 	return updated, nil
 }
 
-// nextRevision is one more than any revision es or its versions have seen,
-// so revisions stay monotonic even when status was lost.
-func nextRevision(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) int64 {
+// highestRevision is the newest revision es or its versions have seen, so
+// revisions stay monotonic even when status was lost.
+func highestRevision(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) int64 {
 	highest := es.Status.Revision
 	for i := range owned {
 		highest = max(highest, revisionOf(&owned[i]))
 	}
-	return highest + 1
+	return highest
 }
 
 func revisionOf(s *corev1.Secret) int64 {

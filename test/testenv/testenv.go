@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,8 +120,13 @@ func (e *Env) Stop() error {
 }
 
 // Run starts the control plane for a package's tests, runs them and stops it.
-// Use it from TestMain: os.Exit(testenv.Run(m, &env)).
+// Use it from TestMain: os.Exit(testenv.Run(m, &env)). With -short it starts
+// nothing and *into stays nil: tests needing it skip through Require.
 func Run(m *testing.M, into **Env) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -132,6 +138,14 @@ func Run(m *testing.M, into **Env) int {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
 	return code
+}
+
+// Require skips t when the control plane was not started (-short).
+func Require(t testing.TB, e *Env) {
+	t.Helper()
+	if e == nil {
+		t.Skip("needs the test control plane (kube-apiserver, etcd); runs without -short")
+	}
 }
 
 // Kubectl runs the envtest kubectl against this control plane and returns its combined output.

@@ -1,0 +1,208 @@
+package externalsecret_test
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+	"github.com/vaultferry/vaultferry/test/operator"
+)
+
+const (
+	valueV1 = "s3cr3t-value-one-7Qx"
+	valueV2 = "s3cr3t-value-two-9Lk"
+)
+
+func TestCreateRotateAndRevertMakeVersions(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"`+valueV1+`"}`)...)
+	es := fixtures.ExternalSecret(ns, "db", fixtures.WithTarget("db-creds"))
+	create(t, es)
+
+	es = synced(t, es, "")
+	first := es.Status.CurrentSecretName
+	if !strings.HasPrefix(first, "db-creds-") || len(first) != len("db-creds-")+10 {
+		t.Fatalf("current version %q is not <target>-<10 character hash>", first)
+	}
+	s := getSecret(t, ns, first)
+	if diff := cmp.Diff(map[string][]byte{"password": []byte(valueV1)}, s.Data); diff != "" {
+		t.Fatalf("version data (-want +got):\n%s", diff)
+	}
+	if s.Immutable == nil || !*s.Immutable {
+		t.Errorf("version is not immutable")
+	}
+	if !metav1.IsControlledBy(s, es) {
+		t.Errorf("version is not controlled by the ExternalSecret: %+v", s.OwnerReferences)
+	}
+	if s.Labels[vfv1alpha1.ManagedLabel] != "true" || s.Labels[vfv1alpha1.ExternalSecretLabel] != "db" {
+		t.Errorf("version labels = %v", s.Labels)
+	}
+	if s.Annotations[vfv1alpha1.RevisionAnnotation] != "1" || es.Status.Revision != 1 {
+		t.Errorf("revision = %q (status %d), want 1", s.Annotations[vfv1alpha1.RevisionAnnotation], es.Status.Revision)
+	}
+	operator.WaitForEvent(t, env.Client, ns, "db", vfv1alpha1.VersionCreatedReason)
+
+	// Rotation in the source gives a second version; the first is kept.
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"`+valueV2+`"}`)...)
+	forceSync(t, es)
+	es = synced(t, es, first)
+	second := es.Status.CurrentSecretName
+	if got := getSecret(t, ns, second).Data["password"]; string(got) != valueV2 {
+		t.Fatalf("second version holds %q, want the rotated value", got)
+	}
+	if got := slices.Sorted(maps.Keys(versions(t, ns, "db"))); !slices.Equal(got, slices.Sorted(slices.Values([]string{first, second}))) {
+		t.Fatalf("versions = %v, want both %s and %s", got, first, second)
+	}
+	if len(es.Status.Versions) != 2 || es.Status.Versions[0].Name != second || es.Status.Versions[1].SupersededAt == nil {
+		t.Errorf("status.versions = %+v, want [%s current, %s superseded]", es.Status.Versions, second, first)
+	}
+
+	// Reverting reuses the first version's name: no third object.
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"`+valueV1+`"}`)...)
+	forceSync(t, es)
+	es = synced(t, es, second)
+	if es.Status.CurrentSecretName != first {
+		t.Fatalf("after revert current = %s, want the first version %s again", es.Status.CurrentSecretName, first)
+	}
+	if n := len(versions(t, ns, "db")); n != 2 {
+		t.Fatalf("after revert there are %d versions, want 2", n)
+	}
+	if rev := getSecret(t, ns, first).Annotations[vfv1alpha1.RevisionAnnotation]; rev != "3" || es.Status.Revision != 3 {
+		t.Errorf("reverted-to version revision = %q (status %d), want 3: revisions must stay monotonic", rev, es.Status.Revision)
+	}
+	operator.AssertNoLeak(t, env.Client, ns, valueV1, valueV2)
+}
+
+func TestVersionInUseOutlivesHistoryLimit(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"p1"}`)...)
+	es := fixtures.ExternalSecret(ns, "app", fixtures.WithHistory(1))
+	create(t, es)
+	first := synced(t, es, "").Status.CurrentSecretName
+
+	pod := podUsing(ns, "uses-first", first)
+	deployment := deploymentUsing(ns, "web", first)
+	create(t, pod, deployment)
+
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"p2"}`)...)
+	forceSync(t, es)
+	second := synced(t, es, first).Status.CurrentSecretName
+
+	// history.limit 1 keeps only the current version, but the pod and the
+	// deployment still use the first: it must stay.
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"p3"}`)...)
+	forceSync(t, es)
+	third := synced(t, es, second).Status.CurrentSecretName
+	operator.WaitFor(t, env.Client, es, "the unused second version pruned", func(es *vfv1alpha1.ExternalSecret) bool {
+		_, kept := versions(t, ns, "app")[second]
+		return !kept
+	})
+	if _, ok := versions(t, ns, "app")[first]; !ok {
+		t.Fatalf("version %s was deleted while a pod and a deployment referenced it", first)
+	}
+	operator.WaitForEvent(t, env.Client, ns, "app", vfv1alpha1.VersionPrunedReason)
+
+	// The deployment alone still holds it, across several in-use rechecks.
+	if err := env.Client.Delete(context.Background(), pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * inUseRecheck)
+	if _, ok := versions(t, ns, "app")[first]; !ok {
+		t.Fatalf("version %s deleted while a deployment's pod template still references it", first)
+	}
+	// Once nothing references it, it is collected.
+	if err := env.Client.Delete(context.Background(), deployment); err != nil {
+		t.Fatal(err)
+	}
+	operator.WaitFor(t, env.Client, es, "the first version collected", func(es *vfv1alpha1.ExternalSecret) bool {
+		_, kept := versions(t, ns, "app")[first]
+		return !kept && len(es.Status.Versions) == 1 && es.Status.Versions[0].Name == third
+	})
+}
+
+func TestMutableTargetIsRewrittenInPlace(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"m1"}`)...)
+	es := fixtures.ExternalSecret(ns, "plain", fixtures.WithMutableTarget())
+	create(t, es)
+	if got := synced(t, es, "").Status.CurrentSecretName; got != "plain" {
+		t.Fatalf("mutable target name = %q, want the ExternalSecret name", got)
+	}
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"m2"}`)...)
+	forceSync(t, es)
+	operator.WaitFor(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"}}, "rewritten data",
+		func(s *corev1.Secret) bool { return string(s.Data["password"]) == "m2" })
+	if n := len(versions(t, ns, "plain")); n != 1 {
+		t.Fatalf("mutable target has %d Secrets, want 1", n)
+	}
+}
+
+func TestDeletionPolicy(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"d1"}`)...)
+	keep := fixtures.ExternalSecret(ns, "keep", fixtures.WithDeletionPolicy(vfv1alpha1.DeletionPolicyRetain))
+	drop := fixtures.ExternalSecret(ns, "drop")
+	create(t, keep, drop)
+	kept := synced(t, keep, "").Status.CurrentSecretName
+	dropped := synced(t, drop, "").Status.CurrentSecretName
+
+	for _, es := range []*vfv1alpha1.ExternalSecret{keep, drop} {
+		if err := env.Client.Delete(context.Background(), es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Retain: the finalizer releases the version from its owner, so the
+	// garbage collector leaves it.
+	s := operator.WaitFor(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kept}}, "released owner",
+		func(s *corev1.Secret) bool { return len(s.OwnerReferences) == 0 })
+	if string(s.Data["password"]) != "d1" {
+		t.Errorf("retained version lost its data")
+	}
+	// Delete: the version stays controlled by the deleted ExternalSecret, so the
+	// garbage collector (absent in envtest) removes it with its owner.
+	if s := getSecret(t, ns, dropped); len(s.OwnerReferences) != 1 || !*s.OwnerReferences[0].Controller {
+		t.Errorf("Delete-policy version owner references = %+v, want the ExternalSecret as controller", s.OwnerReferences)
+	}
+}
+
+func podUsing(namespace, name, secret string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       podSpecUsing(secret),
+	}
+}
+
+func deploymentUsing(namespace, name, secret string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpecUsing(secret)},
+		},
+	}
+}
+
+func podSpecUsing(secret string) corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers: []corev1.Container{{
+			Name: "app", Image: "example.invalid/app",
+			EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: secret}}}},
+		}},
+	}
+}

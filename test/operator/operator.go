@@ -1,0 +1,123 @@
+// Package operator runs the vaultferry manager in-process against a test
+// control plane, as main does, and captures everything it logs so tests can
+// prove no secret value leaks.
+package operator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+// Namespace is the operator's own namespace in tests.
+const Namespace = "vaultferry-system"
+
+var (
+	logsOnce sync.Once
+	logs     lockedBuffer
+)
+
+// CapturedLogs returns everything the operator logged in this test binary.
+func CapturedLogs() string { return logs.String() }
+
+// Running is a started manager.
+type Running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs a manager wired by controllers.Setup with cfg until the test
+// ends or Stop is called. cfg.Namespace defaults to Namespace.
+func Start(t testing.TB, env *testenv.Env, cfg controllers.Config) *Running {
+	t.Helper()
+	captureLogs()
+	if cfg.Namespace == "" {
+		cfg.Namespace = Namespace
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}
+	if err := env.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		cancel()
+		t.Fatalf("creating operator namespace: %v", err)
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(),
+		// Tests start several managers in one process, one after another.
+		Controller: config.Controller{SkipNameValidation: new(true)},
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("creating manager: %v", err)
+	}
+	if err := controllers.Setup(ctx, mgr, cfg); err != nil {
+		cancel()
+		t.Fatalf("setting up controllers: %v", err)
+	}
+	r := &Running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	t.Cleanup(func() { r.Stop(t) })
+	return r
+}
+
+// Stop stops the manager and waits for it; calling it twice is fine.
+func (r *Running) Stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("manager stopped with error: %v", err)
+		}
+		close(r.done)
+	case <-time.After(time.Minute):
+		t.Errorf("manager did not stop within a minute")
+	}
+}
+
+// captureLogs sends the operator's logs to a buffer (and to stderr when
+// VAULTFERRY_TEST_LOGS=1). controller-runtime's logger is set once per process.
+func captureLogs() {
+	logsOnce.Do(func() {
+		var out io.Writer = &logs
+		if os.Getenv("VAULTFERRY_TEST_LOGS") == "1" {
+			out = io.MultiWriter(&logs, os.Stderr)
+		}
+		ctrl.SetLogger(zap.New(zap.WriteTo(out), zap.UseDevMode(true)))
+	})
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
