@@ -13,7 +13,8 @@ import (
 )
 
 // Hook runs before every read; a non-nil error is returned instead of the
-// value. Tests use it to inject faults and count provider calls.
+// value. store is "<namespace>/<name>" ("/<name>" for a ClusterSecretStore).
+// Tests use it to inject faults and count provider calls.
 type Hook func(ctx context.Context, store string, ref providers.Ref) error
 
 // Option configures a Provider.
@@ -72,7 +73,7 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 			return nil, providers.Errorf(providers.ErrForbidden, "fake: credential refused")
 		}
 	}
-	return &client{p: p, store: store.GetName(), data: append([]vfv1alpha1.FakeProviderData(nil), spec.Data...)}, nil
+	return &client{p: p, store: store.GetNamespace() + "/" + store.GetName(), data: append([]vfv1alpha1.FakeProviderData(nil), spec.Data...)}, nil
 }
 
 type client struct {

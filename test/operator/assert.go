@@ -49,7 +49,8 @@ func HasReason(conds []metav1.Condition, status metav1.ConditionStatus, reason s
 func WaitForReason(t testing.TB, c client.Client, es *vfv1alpha1.ExternalSecret, status metav1.ConditionStatus, reason string) *vfv1alpha1.ExternalSecret {
 	t.Helper()
 	return WaitFor(t, c, es, "Ready="+string(status)+" "+reason, func(es *vfv1alpha1.ExternalSecret) bool {
-		return HasReason(es.Status.Conditions, status, reason) && es.Status.ObservedGeneration == es.Generation
+		return HasReason(es.Status.Conditions, status, reason) &&
+			Condition(es.Status.Conditions, vfv1alpha1.ReadyCondition).ObservedGeneration == es.Generation
 	})
 }
 

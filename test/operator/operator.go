@@ -38,8 +38,9 @@ func CapturedLogs() string { return logs.String() }
 
 // Running is a started manager.
 type Running struct {
-	cancel context.CancelFunc
-	done   chan error
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
 }
 
 // Start runs a manager wired by controllers.Setup with cfg until the test
@@ -81,16 +82,17 @@ func Start(t testing.TB, env *testenv.Env, cfg controllers.Config) *Running {
 // Stop stops the manager and waits for it; calling it twice is fine.
 func (r *Running) Stop(t testing.TB) {
 	t.Helper()
-	r.cancel()
-	select {
-	case err, ok := <-r.done:
-		if ok && err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("manager stopped with error: %v", err)
+	r.stopped.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("manager stopped with error: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Errorf("manager did not stop within a minute")
 		}
-		close(r.done)
-	case <-time.After(time.Minute):
-		t.Errorf("manager did not stop within a minute")
-	}
+	})
 }
 
 // captureLogs sends the operator's logs to a buffer (and to stderr when
