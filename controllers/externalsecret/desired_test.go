@@ -1,0 +1,228 @@
+package externalsecret
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func TestDesiredSecret(t *testing.T) {
+	values := map[string][]byte{"password": []byte("hunter2"), "user": []byte("app"), "doc": []byte(`{"a":1}`), "empty": {}}
+	cases := map[string]struct {
+		es         *vfv1alpha1.ExternalSecret
+		wantData   map[string][]byte
+		wantType   corev1.SecretType
+		wantPrefix string
+		immutable  bool
+		reason     string
+	}{
+		"fetched data passes through to an immutable version named after the target": {
+			es:         fixtures.ExternalSecret("ns", "db", fixtures.WithTarget("creds")),
+			wantData:   values,
+			wantType:   corev1.SecretTypeOpaque,
+			wantPrefix: "creds-",
+			immutable:  true,
+		},
+		"the target name defaults to the ExternalSecret name": {
+			es:         fixtures.ExternalSecret("ns", "db"),
+			wantData:   values,
+			wantType:   corev1.SecretTypeOpaque,
+			wantPrefix: "db-",
+			immutable:  true,
+		},
+		"a template renders every function of the documented set": {
+			es: fixtures.ExternalSecret("ns", "db", fixtures.WithTemplate(map[string]string{
+				"dsn":   "postgres://{{ .user }}:{{ .password }}@db",
+				"b64":   "{{ .password | b64enc }}",
+				"round": `{{ "aHVudGVyMg==" | b64dec }}`,
+				"json":  `{{ .user | toJson }}`,
+				"field": `{{ (.doc | fromJson).a }}`,
+				"case":  "{{ .user | upper }}{{ .user | upper | lower }}",
+				"trim":  `{{ "  x  " | trim }}`,
+				"dflt":  `{{ .empty | default "fallback" }}`,
+			})),
+			wantData: map[string][]byte{
+				"dsn": []byte("postgres://app:hunter2@db"), "b64": []byte("aHVudGVyMg=="), "round": []byte("hunter2"),
+				"json": []byte(`"app"`), "field": []byte("1"), "case": []byte("APPapp"), "trim": []byte("x"), "dflt": []byte("fallback"),
+			},
+			wantType:   corev1.SecretTypeOpaque,
+			wantPrefix: "db-",
+			immutable:  true,
+		},
+		"a mutable target keeps the plain name": {
+			es:         fixtures.ExternalSecret("ns", "db", fixtures.WithMutableTarget()),
+			wantData:   values,
+			wantType:   corev1.SecretTypeOpaque,
+			wantPrefix: "db",
+		},
+		"a template referencing an unfetched key is refused": {
+			es:     fixtures.ExternalSecret("ns", "db", fixtures.WithTemplate(map[string]string{"x": "{{ .nope }}"})),
+			reason: vfv1alpha1.InvalidTemplateReason,
+		},
+		"a key that is not a valid Secret key is refused": {
+			es:     fixtures.ExternalSecret("ns", "db", fixtures.WithTemplate(map[string]string{"bad key!": "x"})),
+			reason: vfv1alpha1.InvalidDataReason,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := desiredSecret(tc.es, fetched{Data: values}, testKey)
+			if tc.reason != "" {
+				var re *requeue.Error
+				if !errors.As(err, &re) || re.Reason != tc.reason || re.Kind != requeue.Stall {
+					t.Fatalf("error = %v, want a stalled %s", err, tc.reason)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("error leaks the value: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantData, got.Data); diff != "" {
+				t.Errorf("data (-want +got):\n%s", diff)
+			}
+			if got.Type != tc.wantType || !strings.HasPrefix(got.Name, tc.wantPrefix) {
+				t.Errorf("type %s name %s, want %s and prefix %s", got.Type, got.Name, tc.wantType, tc.wantPrefix)
+			}
+			if (got.Immutable != nil && *got.Immutable) != tc.immutable {
+				t.Errorf("immutable = %v, want %v", got.Immutable, tc.immutable)
+			}
+			if !metav1.IsControlledBy(got, tc.es) || got.Labels[vfv1alpha1.ManagedLabel] != "true" {
+				t.Errorf("missing owner or managed label: %+v", got.ObjectMeta)
+			}
+		})
+	}
+}
+
+func TestContentHash(t *testing.T) {
+	data := map[string][]byte{"a": []byte("1"), "b": []byte("2")}
+	same := map[string][]byte{"b": []byte("2"), "a": []byte("1")}
+	h := contentHash(testKey, corev1.SecretTypeOpaque, data)
+	if len(h) != hashLength || strings.ContainsAny(h, "013ae") {
+		t.Fatalf("hash %q is not 10 characters of the DNS-safe alphabet", h)
+	}
+	cases := map[string]struct {
+		other    string
+		wantSame bool
+	}{
+		"same content in another order":  {contentHash(testKey, corev1.SecretTypeOpaque, same), true},
+		"another value":                  {contentHash(testKey, corev1.SecretTypeOpaque, map[string][]byte{"a": []byte("1"), "b": []byte("3")}), false},
+		"another type":                   {contentHash(testKey, corev1.SecretTypeBasicAuth, data), false},
+		"another key (operator install)": {contentHash([]byte("another-key-another-key-32bytes!"), corev1.SecretTypeOpaque, data), false},
+	}
+	for name, tc := range cases {
+		if (tc.other == h) != tc.wantSame {
+			t.Errorf("%s: hash %s vs %s, want same=%v", name, tc.other, h, tc.wantSame)
+		}
+	}
+}
+
+func TestVersionedNameFitsADNSName(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	if got := versionedName(long, "abcdefghij"); len(got) > 253 {
+		t.Fatalf("name of %d characters", len(got))
+	}
+	if got := versionedName("db", "5tg8952chh"); got != "db-5tg8952chh" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestPruneCandidates(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(ago time.Duration) *metav1.Time { t := metav1.NewTime(now.Add(-ago)); return &t }
+	v := func(name string, rev int64, superseded *metav1.Time) vfv1alpha1.SecretVersion {
+		return vfv1alpha1.SecretVersion{Name: name, Revision: rev, SupersededAt: superseded}
+	}
+	versions := []vfv1alpha1.SecretVersion{v("v4", 4, nil), v("v3", 3, at(time.Minute)), v("v2", 2, at(2*time.Hour)), v("v1", 1, at(3*time.Hour))}
+	cases := map[string]struct {
+		current      string
+		limit        int
+		minRetention time.Duration
+		want         []string
+	}{
+		"limit 3 keeps the current and two superseded": {"v4", 3, 0, []string{"v1"}},
+		"limit 1 keeps only the current":               {"v4", 1, 0, []string{"v3", "v2", "v1"}},
+		"minRetention keeps the recently superseded":   {"v4", 1, time.Hour, []string{"v2", "v1"}},
+		"a reverted-to current is never pruned":        {"v1", 1, 0, []string{"v3", "v2"}},
+		"a limit above the count prunes nothing":       {"v4", 10, 0, nil},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := pruneCandidates(versions, tc.current, tc.limit, tc.minRetention, now)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSecretsReferencedBy(t *testing.T) {
+	spec := &corev1.PodSpec{
+		Volumes: []corev1.Volume{
+			{Name: "a", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vol"}}},
+			{Name: "b", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "projected"}}}}}}},
+		},
+		InitContainers: []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "init-envfrom"}}}}}},
+		Containers: []corev1.Container{{Env: []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env"}, Key: "k"}}}}}},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "pull"}},
+	}
+	want := []string{"vol", "projected", "init-envfrom", "env", "pull"}
+	if diff := cmp.Diff(want, SecretsReferencedBy(spec)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestAdmission(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"tier": "gold"}}}
+	cases := map[string]struct {
+		conditions []vfv1alpha1.ClusterSecretStoreCondition
+		admitted   bool
+		allowed    []string
+		denied     []string
+	}{
+		"no conditions admit everyone to every key": {nil, true, []string{"anything"}, nil},
+		"listed by name":                            {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, true, nil, nil},
+		"not listed":                                {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-b"}}}, false, nil, nil},
+		"by label selector": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceSelector: &metav1.LabelSelector{
+			MatchLabels: map[string]string{"tier": "gold"}}}}, true, nil, nil},
+		"by anchored regex":           {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team-.*"}}}, true, nil, nil},
+		"a regex must match the name": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team"}}}, false, nil, nil},
+		"allowedKeys with {namespace}": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"},
+			AllowedKeys: []string{"tenants/{namespace}/*", "shared/**"}}}, true,
+			[]string{"tenants/team-a/db", "shared/x/y"}, []string{"tenants/team-b/db", "tenants/team-a/x/y", "other"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			keys, ok, err := admission(tc.conditions, ns)
+			if err != nil || ok != tc.admitted {
+				t.Fatalf("admitted = %v, %v; want %v", ok, err, tc.admitted)
+			}
+			store := &resolvedStore{store: &vfv1alpha1.ClusterSecretStore{}, allowedKeys: keys}
+			for _, k := range tc.allowed {
+				if err := store.checkKeyAllowed(k); err != nil {
+					t.Errorf("key %s refused: %v", k, err)
+				}
+			}
+			for _, k := range tc.denied {
+				if err := store.checkKeyAllowed(k); err == nil {
+					t.Errorf("key %s allowed", k)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+// Package providertest is the conformance suite every provider passes: the
+// fake now, and each real provider against its real server or wire-level fake.
+package providertest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+// Harness adapts one provider and its backend to the suite.
+type Harness struct {
+	// Provider under test.
+	Provider providers.Provider
+	// Seed writes value under key in the backend, as a new version when the
+	// key exists, and returns the version id the backend gave it ("" if none).
+	// The suite seeds before it builds any client.
+	Seed func(t *testing.T, key string, value []byte) string
+	// Store returns a store with valid credentials for the seeded backend,
+	// the Kube that serves its credentials, and the namespace refs resolve in.
+	Store func(t *testing.T) (vfv1alpha1.GenericStore, providers.Kube, string)
+	// BadCredentials returns the same store with credentials the backend refuses.
+	BadCredentials func(t *testing.T) (vfv1alpha1.GenericStore, providers.Kube, string)
+	// NoVersions is set when the backend has no version ids (pinned reads are skipped).
+	NoVersions bool
+}
+
+// Run runs the conformance suite.
+func Run(t *testing.T, h Harness) {
+	ctx := context.Background()
+	v1 := h.Seed(t, "conformance/db", []byte(`{"user":"app","password":"first"}`))
+	h.Seed(t, "conformance/db", []byte(`{"user":"app","password":"second"}`))
+	h.Seed(t, "conformance/plain", []byte("just text"))
+
+	newClient := func(t *testing.T) providers.Client {
+		t.Helper()
+		store, kube, ns := h.Store(t)
+		if _, err := h.Provider.Validate(store); err != nil {
+			t.Fatalf("Validate refused a valid store: %v", err)
+		}
+		c, err := h.Provider.NewClient(ctx, store, kube, ns)
+		if err != nil {
+			t.Fatalf("NewClient: %v", err)
+		}
+		t.Cleanup(func() { _ = c.Close(ctx) })
+		return c
+	}
+
+	t.Run("get returns the latest version", func(t *testing.T) {
+		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/plain"})
+		if err != nil || string(s.Value) != "just text" {
+			t.Fatalf("GetSecret = %q, %v; want the seeded text", s.Value, err)
+		}
+	})
+	t.Run("a JSON value yields its properties", func(t *testing.T) {
+		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/db"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := providers.Property(s.Value, "password")
+		if err != nil || string(p) != "second" {
+			t.Fatalf("property password = %q, %v; want the latest value", p, err)
+		}
+	})
+	t.Run("a pinned version returns that version", func(t *testing.T) {
+		if h.NoVersions {
+			t.Skip("backend has no versions")
+		}
+		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/db", Version: v1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := providers.Property(s.Value, "password"); string(p) != "first" || s.Version != v1 {
+			t.Fatalf("pinned read returned %q at version %q, want the first value at %q", p, s.Version, v1)
+		}
+	})
+	t.Run("a missing key is NotFound", func(t *testing.T) {
+		_, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/absent"})
+		if !errors.Is(err, providers.ErrNotFound) {
+			t.Fatalf("error = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("bad credentials are Forbidden", func(t *testing.T) {
+		store, kube, ns := h.BadCredentials(t)
+		c, err := h.Provider.NewClient(ctx, store, kube, ns)
+		if err == nil {
+			defer func() { _ = c.Close(ctx) }()
+			if err = c.Check(ctx); err == nil {
+				_, err = c.GetSecret(ctx, providers.Ref{Key: "conformance/plain"})
+			}
+		}
+		if !errors.Is(err, providers.ErrForbidden) {
+			t.Fatalf("error = %v, want ErrForbidden", err)
+		}
+	})
+	t.Run("check passes and close is idempotent", func(t *testing.T) {
+		store, kube, ns := h.Store(t)
+		c, err := h.Provider.NewClient(ctx, store, kube, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Check(ctx); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		if err := c.Close(ctx); err != nil {
+			t.Fatalf("first Close: %v", err)
+		}
+		if err := c.Close(ctx); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	})
+}
