@@ -1,11 +1,11 @@
 # vaultferry Makefile. Every tool is pinned and installed into ./bin on first use.
+SHELL := /usr/bin/env bash
 
 ## Pinned versions
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
 HELM_VERSION             ?= v3.19.0
 # The kube-apiserver/kubectl release is pinned in hack/tools/kube/go.mod (k8s.io/kubernetes v1.37.2),
-# the Vault release in hack/tools/vault/go.mod (github.com/hashicorp/vault v1.14.10).
 
 BIN        := $(CURDIR)/bin
 export KUBEBUILDER_ASSETS ?= $(BIN)/k8s
@@ -13,7 +13,6 @@ export PATH := $(BIN):$(PATH)
 CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 HELM           := $(BIN)/helm
-VAULT          := $(BIN)/vault
 GO_TEST_FLAGS  ?= -race -count=1
 TEST_TIMEOUT   ?= 25m
 
@@ -71,7 +70,7 @@ test-unit: ## Only the tests that need no test peers.
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: test-peers
-test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(VAULT) ## Install the real test peers: kube-apiserver, etcd, kubectl, Vault.
+test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd ## Install the real test peers: kube-apiserver, etcd, kubectl.
 
 .PHONY: bench
 bench: test-peers build ## Scale benchmark (see test/bench).
@@ -114,10 +113,6 @@ $(KUBEBUILDER_ASSETS)/etcd:
 	hack/install-apt.sh etcd:etcd-server
 	mkdir -p $(KUBEBUILDER_ASSETS)
 	ln -sf $$(command -v etcd) $@
-
-$(VAULT): hack/tools/vault/go.mod
-	cd hack/tools/vault && go build -o $(VAULT) github.com/hashicorp/vault
-	touch $(VAULT)
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the slow-to-build test peers).

@@ -286,7 +286,3 @@ type ExternalSecretList struct {
 	// Items are the ExternalSecrets.
 	Items []ExternalSecret `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ExternalSecret{}, &ExternalSecretList{})
-}

@@ -152,7 +152,3 @@ type ClusterSecretStoreList struct {
 	// Items are the ClusterSecretStores.
 	Items []ClusterSecretStore `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&SecretStore{}, &SecretStoreList{}, &ClusterSecretStore{}, &ClusterSecretStoreList{})
-}

@@ -77,7 +77,7 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 		return existing, nil
 	default:
 		return nil, requeue.New(requeue.Stall, vfv1alpha1.TargetConflictReason,
-			fmt.Errorf("Secret %s already exists and is not managed by this ExternalSecret: rename spec.target.name or delete that Secret", want.Name))
+			fmt.Errorf("a Secret named %s already exists and is not managed by this ExternalSecret: rename spec.target.name or delete that Secret", want.Name))
 	}
 }
 

@@ -196,8 +196,8 @@ func TestAdmission(t *testing.T) {
 		denied     []string
 	}{
 		"no conditions admit everyone to every key": {nil, true, []string{"anything"}, nil},
-		"listed by name":                            {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, true, nil, nil},
-		"not listed":                                {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-b"}}}, false, nil, nil},
+		"listed by name": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, true, nil, nil},
+		"not listed":     {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-b"}}}, false, nil, nil},
 		"by label selector": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceSelector: &metav1.LabelSelector{
 			MatchLabels: map[string]string{"tier": "gold"}}}}, true, nil, nil},
 		"by anchored regex":           {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team-.*"}}}, true, nil, nil},

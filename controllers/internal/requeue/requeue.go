@@ -29,15 +29,17 @@ func Jitter(d time.Duration) time.Duration {
 type Kind int
 
 const (
-	// Retry: transient (network, throttling, permission fixable outside the
-	// spec). The reconciler returns the error and the queue backs off.
+	// Retry is for transient failures (network, throttling, permission
+	// fixable outside the spec): the reconciler returns the error and the
+	// queue backs off.
 	Retry Kind = iota
-	// Wait: blocked on another object (a store that is missing or not Ready);
-	// a watch wakes the object, and it is rechecked after a fixed delay.
+	// Wait is for an object blocked on another (a store that is missing or
+	// not Ready): a watch wakes it, or a recheck after a fixed delay.
 	Wait
-	// Later: the remote secret does not exist yet; rechecked after the refresh interval.
+	// Later is for a remote secret that does not exist yet: it is rechecked
+	// after the refresh interval.
 	Later
-	// Stall: only a spec change can fix it; no retry until then.
+	// Stall is for failures only a spec change can fix: no retry until then.
 	Stall
 )
 
