@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
 HELM_VERSION             ?= v3.19.0
-# The kube-apiserver/kubectl release is pinned in hack/tools/kube/go.mod (k8s.io/kubernetes v1.37.2),
+# The kube-apiserver/kubectl release is pinned in hack/tools/kube/go.mod (k8s.io/kubernetes v1.37.2).
 
 BIN        := $(CURDIR)/bin
 export KUBEBUILDER_ASSETS ?= $(BIN)/k8s

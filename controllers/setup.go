@@ -16,6 +16,7 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/externalsecret"
+	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/controllers/secretstore"
 	"github.com/vaultferry/vaultferry/providers"
 )
@@ -28,11 +29,8 @@ type Config struct {
 	Registry *providers.Registry
 	// SyncConcurrency and StoreConcurrency are the worker counts.
 	SyncConcurrency, StoreConcurrency int
-	// Observer receives provider request metrics; optional.
-	Observer providers.Observer
-	// SyncMetrics and StoreMetrics receive sync and store outcomes; optional.
-	SyncMetrics  externalsecret.Recorder
-	StoreMetrics secretstore.Recorder
+	// Metrics receives sync, store and provider request outcomes; optional.
+	Metrics *metrics.Metrics
 	// StoreWait and InUseRecheck override the ExternalSecret reconciler's
 	// defaults (tests shorten them).
 	StoreWait, InUseRecheck time.Duration
@@ -61,18 +59,26 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), cfg.Observer)
+	var (
+		observer     providers.Observer
+		syncMetrics  externalsecret.Recorder
+		storeMetrics secretstore.Recorder
+	)
+	if cfg.Metrics != nil { // typed nil pointers in interfaces would not read as "none"
+		observer, syncMetrics, storeMetrics = cfg.Metrics, cfg.Metrics, cfg.Metrics
+	}
+	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), observer)
 	events := mgr.GetEventRecorder("vaultferry")
 
 	for _, kind := range []string{vfv1alpha1.SecretStoreKind, vfv1alpha1.ClusterSecretStoreKind} {
-		r := &secretstore.Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: cfg.Registry, Clients: clients, Events: events, Metrics: cfg.StoreMetrics}
+		r := &secretstore.Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: cfg.Registry, Clients: clients, Events: events, Metrics: storeMetrics}
 		if err := r.SetupWithManager(mgr, max(cfg.StoreConcurrency, 1)); err != nil {
 			return fmt.Errorf("setting up %s controller: %w", kind, err)
 		}
 	}
 	es := &externalsecret.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
-		Events: events, Metrics: cfg.SyncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
+		Events: events, Metrics: syncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)

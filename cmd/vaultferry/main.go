@@ -13,10 +13,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/fake"
 )
@@ -83,6 +85,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	o.Registry = providers.MustNewRegistry(fake.New())
+	o.Metrics = metrics.New(crmetrics.Registry)
 	if err := controllers.Setup(ctx, mgr, o.Config); err != nil {
 		return err
 	}

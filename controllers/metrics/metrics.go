@@ -1,0 +1,113 @@
+// Package metrics exports sync health as Prometheus metrics (prefix
+// vaultferry_). Labels carry names, reasons and classes only, never values.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+// Metrics implements the recorders of the reconcilers and the provider
+// client cache's Observer.
+type Metrics struct {
+	syncs         *prometheus.CounterVec
+	syncDuration  *prometheus.HistogramVec
+	ready         *prometheus.GaugeVec
+	lastSuccess   *prometheus.GaugeVec
+	versions      *prometheus.GaugeVec
+	expiry        *prometheus.GaugeVec
+	storeReady    *prometheus.GaugeVec
+	requests      *prometheus.CounterVec
+	requestLength *prometheus.HistogramVec
+}
+
+// New creates the metrics and registers them with reg (controller-runtime's
+// metrics.Registry in the operator, so they are served on its endpoint).
+func New(reg prometheus.Registerer) *Metrics {
+	object := []string{"namespace", "name"}
+	m := &Metrics{
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultferry_sync_total", Help: "ExternalSecret syncs by outcome: Synced, or the failure reason.",
+		}, append(object, "result")),
+		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vaultferry_sync_duration_seconds", Help: "Time to fetch, render and apply one ExternalSecret.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"result"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaultferry_externalsecret_ready", Help: "1 when the ExternalSecret's Ready condition is True, else 0.",
+		}, object),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaultferry_externalsecret_last_sync_timestamp_seconds", Help: "Unix time of the last successful sync.",
+		}, object),
+		versions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaultferry_externalsecret_versions", Help: "Versions (immutable Secrets) kept for the ExternalSecret, the current one included.",
+		}, object),
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaultferry_secret_expiry_timestamp_seconds", Help: "Unix time at which the earliest source secret expires, where the provider reports one.",
+		}, object),
+		storeReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaultferry_secretstore_ready", Help: "1 when the store's Ready condition is True, else 0.",
+		}, []string{"kind", "namespace", "name"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultferry_provider_requests_total", Help: "Calls to secret backends by provider, operation and result class.",
+		}, []string{"provider", "operation", "result"}),
+		requestLength: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vaultferry_provider_request_duration_seconds", Help: "Latency of calls to secret backends.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"provider", "operation"}),
+	}
+	reg.MustRegister(m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.versions, m.expiry, m.storeReady, m.requests, m.requestLength)
+	return m
+}
+
+// ObserveSync records one sync of es; reason is SyncedReason on success.
+func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took time.Duration, expiresAt *time.Time) {
+	m.syncs.WithLabelValues(es.Namespace, es.Name, reason).Inc()
+	m.syncDuration.WithLabelValues(reason).Observe(took.Seconds())
+	ready := 0.0
+	if apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition) {
+		ready = 1
+	}
+	m.ready.WithLabelValues(es.Namespace, es.Name).Set(ready)
+	if reason == vfv1alpha1.SyncedReason && es.Status.RefreshTime != nil {
+		m.lastSuccess.WithLabelValues(es.Namespace, es.Name).Set(float64(es.Status.RefreshTime.Unix()))
+	}
+	m.versions.WithLabelValues(es.Namespace, es.Name).Set(float64(len(es.Status.Versions)))
+	if expiresAt != nil {
+		m.expiry.WithLabelValues(es.Namespace, es.Name).Set(float64(expiresAt.Unix()))
+	}
+}
+
+// ForgetExternalSecret drops the series of a deleted ExternalSecret.
+func (m *Metrics) ForgetExternalSecret(namespace, name string) {
+	labels := prometheus.Labels{"namespace": namespace, "name": name}
+	m.syncs.DeletePartialMatch(labels)
+	for _, g := range []*prometheus.GaugeVec{m.ready, m.lastSuccess, m.versions, m.expiry} {
+		g.Delete(labels)
+	}
+}
+
+// ObserveStore records a store's readiness.
+func (m *Metrics) ObserveStore(kind, namespace, name string, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.storeReady.WithLabelValues(kind, namespace, name).Set(v)
+}
+
+// ForgetStore drops the series of a deleted store.
+func (m *Metrics) ForgetStore(kind, namespace, name string) {
+	m.storeReady.DeleteLabelValues(kind, namespace, name)
+}
+
+// ObserveRequest records one provider call.
+func (m *Metrics) ObserveRequest(provider, operation string, class providers.Class, took time.Duration) {
+	m.requests.WithLabelValues(provider, operation, string(class)).Inc()
+	m.requestLength.WithLabelValues(provider, operation).Observe(took.Seconds())
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vaultferry/vaultferry/test/operator"
+)
+
+// The demo is what a new user runs first; it must keep working. It also
+// proves the operator binary starts against the envtest API server.
+func TestDemoRunsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and the operator binary")
+	}
+	bin, err := operator.BuildBinary(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Run(context.Background(), &out, bin, false); err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+1\s+true`),
+		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+2\s+true`),
+		regexp.MustCompile(`checkout\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
+		regexp.MustCompile(`postgres://payments:demo-password-1@db\.payments\.svc:5432/payments`),
+		regexp.MustCompile(`vaultferry_externalsecret_ready\{name="db-credentials",namespace="payments"\} 1`),
+		regexp.MustCompile(`vaultferry_externalsecret_versions\{name="db-credentials",namespace="payments"\} 2`),
+		regexp.MustCompile(`vaultferry_sync_total\{name="stripe",namespace="checkout",result="Synced"\} 1`),
+		regexp.MustCompile(`vaultferry_secretstore_ready\{kind="ClusterSecretStore",name="shared-vault",namespace=""\} 1`),
+		regexp.MustCompile(`vaultferry_provider_requests_total\{operation="GetSecret",provider="fake",result="Success"\} [1-9]`),
+	} {
+		if !want.MatchString(text) {
+			t.Errorf("demo output lacks %s", want)
+		}
+	}
+	if !strings.Contains(text, "Demo complete") {
+		t.Errorf("demo did not complete")
+	}
+	if t.Failed() {
+		t.Log(text)
+	}
+}

@@ -1,0 +1,118 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+// Process is the operator binary running as a child process.
+type Process struct {
+	// MetricsURL and ProbeURL are the addresses it serves.
+	MetricsURL, ProbeURL string
+	cmd                  *exec.Cmd
+	logs                 *lockedBuffer
+	exited               chan error
+}
+
+// BuildBinary builds cmd/vaultferry into dir and returns its path.
+func BuildBinary(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "vaultferry")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/vaultferry")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the operator: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// StartBinary runs the operator binary against kubeconfig and waits until
+// /readyz answers. Its logs go to the returned Process (and to also, if set).
+func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer, extraArgs ...string) (*Process, error) {
+	metrics, probe := freeAddr(), freeAddr()
+	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	args := append([]string{
+		"--kubeconfig", kubeconfig, "--namespace", Namespace,
+		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe,
+	}, extraArgs...)
+	p.cmd = exec.Command(binary, args...)
+	var out io.Writer = p.logs
+	if also != nil {
+		out = io.MultiWriter(p.logs, also)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+
+	deadline := time.Now().Add(Timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.exited:
+			return nil, fmt.Errorf("operator exited before it was ready: %v\n%s", err, p.logs.String())
+		case <-ctx.Done():
+			p.Stop()
+			return nil, ctx.Err()
+		default:
+		}
+		if resp, err := http.Get(p.ProbeURL + "/readyz"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.Stop()
+	return nil, fmt.Errorf("operator not ready within %v:\n%s", Timeout, p.logs.String())
+}
+
+// Logs is everything the process printed so far.
+func (p *Process) Logs() string { return p.logs.String() }
+
+// Metrics fetches the metrics endpoint's text.
+func (p *Process) Metrics() (string, error) {
+	resp, err := http.Get(p.MetricsURL)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// Stop sends SIGTERM and waits for a graceful exit (killing it after 30s).
+func (p *Process) Stop() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.exited <- errors.New("stopped")
+}
+
+// freeAddr returns a free 127.0.0.1 port's address.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
