@@ -1,0 +1,78 @@
+package secretstore_test
+
+import (
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/fake"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+// Each store states whether it can be used, with a reason a platform admin
+// can act on, and recovers when the cause is fixed.
+func TestStoreReadiness(t *testing.T) {
+	testenv.Require(t, env)
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(fake.New())})
+	ns := env.Namespace(t, nil)
+
+	withCredential := func(s *vfv1alpha1.SecretStore) *vfv1alpha1.SecretStore {
+		s.Spec.Provider.Fake.AuthSecretRef = &vfv1alpha1.SecretKeySelector{Name: "fake-credential", Key: "token"}
+		s.Spec.Provider.Fake.Token = "letmein"
+		return s
+	}
+	cases := map[string]struct {
+		store  client.Object
+		status metav1.ConditionStatus
+		reason string
+	}{
+		"a valid SecretStore": {
+			store: fixtures.FakeStore(ns, "valid"), status: metav1.ConditionTrue, reason: vfv1alpha1.ValidatedReason,
+		},
+		"a valid ClusterSecretStore": {
+			store: fixtures.FakeClusterStore("valid-"+ns, nil), status: metav1.ConditionTrue, reason: vfv1alpha1.ValidatedReason,
+		},
+		"credentials that do not exist": {
+			store: withCredential(fixtures.FakeStore(ns, "no-credential")), status: metav1.ConditionFalse, reason: vfv1alpha1.ForbiddenReason,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := env.Client.Create(t.Context(), tc.store); err != nil {
+				t.Fatal(err)
+			}
+			waitForReady(t, tc.store, tc.status, tc.reason)
+			operator.WaitForEvent(t, env.Client, tc.store.GetNamespace(), tc.store.GetName(), tc.reason)
+		})
+	}
+
+	// Creating the missing credential makes the store Ready on its next check.
+	credential := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fake-credential"},
+		Data:       map[string][]byte{"token": []byte("letmein")},
+	}
+	if err := env.Client.Create(t.Context(), credential); err != nil {
+		t.Fatal(err)
+	}
+	waitForReady(t, cases["credentials that do not exist"].store, metav1.ConditionTrue, vfv1alpha1.ValidatedReason)
+	operator.AssertNoLeak(t, env.Client, ns, "letmein")
+}
+
+func waitForReady(t *testing.T, store client.Object, status metav1.ConditionStatus, reason string) {
+	t.Helper()
+	operator.WaitFor(t, env.Client, store, "Ready="+string(status)+" "+reason, func(o client.Object) bool {
+		return operator.HasReason(o.(vfv1alpha1.GenericStore).GetStatus().Conditions, status, reason)
+	})
+}
