@@ -25,8 +25,9 @@ func main() {
 	binary := flag.String("binary", filepath.Join(testenv.RepoRoot(), "bin", "vaultferry"), "operator binary (built when missing)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := Run(ctx, os.Stdout, *binary, *keep); err != nil {
+	err := Run(ctx, os.Stdout, *binary, *keep)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}

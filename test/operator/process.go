@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +20,8 @@ type Process struct {
 	MetricsURL, ProbeURL string
 	cmd                  *exec.Cmd
 	logs                 *lockedBuffer
-	exited               chan error
+	exited               chan struct{} // closed when the process has exited
+	waitErr              error         // how it exited; read after exited is closed
 }
 
 // BuildBinary builds cmd/vaultferry into dir and returns its path.
@@ -39,7 +39,7 @@ func BuildBinary(ctx context.Context, dir string) (string, error) {
 // /readyz answers. Its logs go to the returned Process (and to also, if set).
 func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer, extraArgs ...string) (*Process, error) {
 	metrics, probe := freeAddr(), freeAddr()
-	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	args := append([]string{
 		"--kubeconfig", kubeconfig, "--namespace", Namespace,
 		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe,
@@ -54,13 +54,13 @@ func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer,
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
-	go func() { p.exited <- p.cmd.Wait() }()
+	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
 
 	deadline := time.Now().Add(Timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-p.exited:
-			return nil, fmt.Errorf("operator exited before it was ready: %v\n%s", err, p.logs.String())
+		case <-p.exited:
+			return nil, fmt.Errorf("operator exited before it was ready: %w\n%s", p.waitErr, p.logs.String())
 		case <-ctx.Done():
 			p.Stop()
 			return nil, ctx.Err()
@@ -92,11 +92,9 @@ func (p *Process) Metrics() (string, error) {
 	return string(b), err
 }
 
-// Stop sends SIGTERM and waits for a graceful exit (killing it after 30s).
+// Stop interrupts the process and waits for a graceful exit (killing it
+// after 30s). Calling it again is harmless.
 func (p *Process) Stop() {
-	if p.cmd.Process == nil {
-		return
-	}
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-p.exited:
@@ -104,7 +102,6 @@ func (p *Process) Stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
-	p.exited <- errors.New("stopped")
 }
 
 // freeAddr returns a free 127.0.0.1 port's address.
