@@ -206,3 +206,27 @@ func podSpecUsing(secret string) corev1.PodSpec {
 		}},
 	}
 }
+
+// The operator caches only its own Secrets, so its memory does not grow with
+// the other Secrets in the cluster.
+func TestSecretCacheHoldsOnlyManagedSecrets(t *testing.T) {
+	run, _ := start(t)
+	ns := env.Namespace(t, nil)
+	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"c1"}`)...)
+	unrelated := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, StringData: map[string]string{"k": "v"}}
+	es := fixtures.ExternalSecret(ns, "app")
+	create(t, unrelated, es)
+	current := synced(t, es, "").Status.CurrentSecretName
+
+	cached := &corev1.SecretList{}
+	if err := run.Cached.List(context.Background(), cached, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range cached.Items {
+		names = append(names, s.Name)
+	}
+	if !slices.Equal(names, []string{current}) {
+		t.Fatalf("the operator's cache holds Secrets %v, want only its version %s", names, current)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -38,6 +39,9 @@ func CapturedLogs() string { return logs.String() }
 
 // Running is a started manager.
 type Running struct {
+	// Cached reads through the manager's cache, as the reconcilers do.
+	Cached client.Reader
+
 	cancel  context.CancelFunc
 	done    chan error
 	stopped sync.Once
@@ -73,7 +77,7 @@ func Start(t testing.TB, env *testenv.Env, cfg controllers.Config) *Running {
 		cancel()
 		t.Fatalf("setting up controllers: %v", err)
 	}
-	r := &Running{cancel: cancel, done: make(chan error, 1)}
+	r := &Running{Cached: mgr.GetClient(), cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- mgr.Start(ctx) }()
 	t.Cleanup(func() { r.Stop(t) })
 	return r
