@@ -39,6 +39,7 @@ type ClientCache struct {
 	kube     Kube
 	observer Observer
 	now      func() time.Time
+	recheck  time.Duration
 
 	mu      sync.Mutex
 	entries map[cacheKey]*cacheEntry
@@ -48,8 +49,12 @@ type ClientCache struct {
 // NewClientCache returns an empty cache. kube must read credentials directly
 // from the API server (not through a label-filtered informer).
 func NewClientCache(registry *Registry, kube Kube, observer Observer) *ClientCache {
-	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, entries: map[cacheKey]*cacheEntry{}}
+	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, recheck: credentialRecheck, entries: map[cacheKey]*cacheEntry{}}
 }
+
+// SetCredentialRecheck sets how often a cached client's credential objects
+// are re-read to notice rotation (default 30s; tests use 0).
+func (c *ClientCache) SetCredentialRecheck(d time.Duration) { c.recheck = d }
 
 type cacheKey struct {
 	kind, namespace, name string
@@ -118,7 +123,7 @@ func (c *ClientCache) fresh(ctx context.Context, key cacheKey, store vfv1alpha1.
 	if e == nil || e.uid != store.GetUID() || e.generation != store.GetGeneration() {
 		return nil
 	}
-	if c.now().Sub(e.checkedAt) < credentialRecheck {
+	if c.now().Sub(e.checkedAt) < c.recheck {
 		return e.client
 	}
 	if !depsUnchanged(ctx, c.kube, e.deps) {

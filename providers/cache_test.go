@@ -1,0 +1,89 @@
+package providers_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/fake"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+// countingProvider counts logins (NewClient calls) of the fake provider.
+type countingProvider struct {
+	*fake.Provider
+	logins atomic.Int64
+}
+
+func (c *countingProvider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore, kube providers.Kube, ns string) (providers.Client, error) {
+	c.logins.Add(1)
+	return c.Provider.NewClient(ctx, store, kube, ns)
+}
+
+func TestClientCacheLogsInOncePerStoreAndCredential(t *testing.T) {
+	ctx := context.Background()
+	credential := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "cred"}, Data: map[string][]byte{"token": []byte("t1")}}
+	kubeClient := clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(credential).Build()
+	p := &countingProvider{Provider: fake.New()}
+	cache := providers.NewClientCache(providers.MustNewRegistry(p), providers.NewKube(kubeClient, nil), nil)
+	cache.SetCredentialRecheck(0) // recheck credentials on every Get
+
+	store := &vfv1alpha1.SecretStore{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "store", UID: "u1", Generation: 1},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Fake: &vfv1alpha1.FakeProvider{
+			Data:          []vfv1alpha1.FakeProviderData{{Key: "k", Value: "v"}},
+			AuthSecretRef: &vfv1alpha1.SecretKeySelector{Name: "cred", Key: "token"},
+			Token:         "t1",
+		}}},
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			c, err := cache.Get(ctx, store, "team")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := c.GetSecret(ctx, providers.Ref{Key: "k"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := p.logins.Load(); got != 1 {
+		t.Fatalf("50 concurrent syncs logged in %d times, want once", got)
+	}
+
+	store.Generation = 2 // the store's spec changed
+	if _, err := cache.Get(ctx, store, "team"); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.logins.Load(); got != 2 {
+		t.Fatalf("after a store change: %d logins, want 2", got)
+	}
+
+	credential.Data["token"] = []byte("t1") // rotate in place: a new resourceVersion
+	credential.Annotations = map[string]string{"rotated": "yes"}
+	if err := kubeClient.Update(ctx, credential); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Get(ctx, store, "team"); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.logins.Load(); got != 3 {
+		t.Fatalf("after a credential change: %d logins, want 3", got)
+	}
+	if _, err := cache.Get(ctx, store, "team"); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.logins.Load(); got != 3 {
+		t.Fatalf("an unchanged store logged in again: %d logins", got)
+	}
+}
