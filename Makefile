@@ -35,11 +35,13 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC, and copy the CRDs into the chart.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./apis/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=vaultferry-manager paths=./controllers/... paths=./cmd/... output:rbac:artifacts:config=config/rbac
-	mkdir -p charts/vaultferry/crds && cp config/crd/bases/*.yaml charts/vaultferry/crds/
+	mkdir -p charts/vaultferry/crds charts/vaultferry/files
+	cp config/crd/bases/*.yaml charts/vaultferry/crds/
+	cp config/rbac/role.yaml charts/vaultferry/files/role.yaml
 
 .PHONY: verify
 verify: generate manifests ## Regenerate everything and fail if generated files were stale.
-	@git diff --exit-code -- apis config charts/vaultferry/crds || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- apis config charts/vaultferry/crds charts/vaultferry/files/role.yaml || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run gofmt.
@@ -70,7 +72,8 @@ test-unit: ## Only the tests that need no test peers.
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: test-peers
-test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd ## Install the real test peers: kube-apiserver, etcd, kubectl.
+test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) ## Install the real test peers and tools: kube-apiserver, etcd, kubectl, helm, Prometheus.
+	hack/install-apt.sh prometheus:prometheus promtool:prometheus
 
 .PHONY: bench
 bench: test-peers build ## Scale benchmark (see test/bench).

@@ -25,8 +25,9 @@ const (
 const credentialRecheck = 30 * time.Second
 
 // Observer is told about every provider call made through cached clients, for metrics.
+// store is "<namespace>/<name>" of a SecretStore or the name of a ClusterSecretStore.
 type Observer interface {
-	ObserveRequest(provider, operation string, class Class, took time.Duration)
+	ObserveRequest(storeKind, store, provider, operation string, class Class, took time.Duration)
 }
 
 // ClientCache builds one authenticated client per store (one login, not one
@@ -145,7 +146,7 @@ func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.
 	if err != nil {
 		return nil, err
 	}
-	cl := newManagedClient(raw, p.Name(), store.GetSpec().RateLimit, c.observer)
+	cl := newManagedClient(raw, p.Name(), store, c.observer)
 	entry := &cacheEntry{uid: store.GetUID(), generation: store.GetGeneration(), client: cl, deps: rec.deps(), checkedAt: c.now()}
 	c.mu.Lock()
 	old := c.entries[key]
@@ -179,21 +180,26 @@ func UsesTenantIdentity(p vfv1alpha1.SecretStoreProvider) bool {
 // request metrics.
 type managedClient struct {
 	Client
-	provider string
-	limiter  *rate.Limiter
-	observer Observer
-	reads    singleflight.Group
+	storeKind, store string
+	provider         string
+	limiter          *rate.Limiter
+	observer         Observer
+	reads            singleflight.Group
 }
 
-func newManagedClient(c Client, provider string, rl *vfv1alpha1.RateLimit, o Observer) *managedClient {
+func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, o Observer) *managedClient {
 	qps, burst := DefaultQPS, DefaultBurst
-	if rl != nil {
+	if rl := store.GetSpec().RateLimit; rl != nil {
 		qps, burst = int(rl.QPS), int(rl.Burst)
 		if burst < 1 {
 			burst = qps
 		}
 	}
-	return &managedClient{Client: c, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o}
+	id := store.GetName()
+	if store.GetNamespace() != "" {
+		id = store.GetNamespace() + "/" + id
+	}
+	return &managedClient{Client: c, storeKind: store.GetKind(), store: id, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o}
 }
 
 func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) {
@@ -224,7 +230,7 @@ func (m *managedClient) observe(op string, err error, took time.Duration) {
 	if err != nil {
 		class = Classify(err)
 	}
-	m.observer.ObserveRequest(m.provider, op, class, took)
+	m.observer.ObserveRequest(m.storeKind, m.store, m.provider, op, class, took)
 }
 
 // credentialDep is one object a client was built from.

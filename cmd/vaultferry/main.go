@@ -23,7 +23,6 @@ import (
 	"github.com/vaultferry/vaultferry/providers/fake"
 )
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
 
 type options struct {

@@ -19,6 +19,7 @@ type Metrics struct {
 	syncDuration  *prometheus.HistogramVec
 	ready         *prometheus.GaugeVec
 	lastSuccess   *prometheus.GaugeVec
+	refreshEvery  *prometheus.GaugeVec
 	versions      *prometheus.GaugeVec
 	expiry        *prometheus.GaugeVec
 	storeReady    *prometheus.GaugeVec
@@ -44,6 +45,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaultferry_externalsecret_last_sync_timestamp_seconds", Help: "Unix time of the last successful sync.",
 		}, object),
+		refreshEvery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaultferry_externalsecret_refresh_interval_seconds", Help: "The ExternalSecret's refresh interval; 0 means fetch once.",
+		}, object),
 		versions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaultferry_externalsecret_versions", Help: "Versions (immutable Secrets) kept for the ExternalSecret, the current one included.",
 		}, object),
@@ -54,14 +58,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "vaultferry_secretstore_ready", Help: "1 when the store's Ready condition is True, else 0.",
 		}, []string{"kind", "namespace", "name"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vaultferry_provider_requests_total", Help: "Calls to secret backends by provider, operation and result class.",
-		}, []string{"provider", "operation", "result"}),
+			Name: "vaultferry_provider_requests_total", Help: "Calls to secret backends by store, provider, operation and result class (Success, NotFound, Forbidden, Throttled, Unavailable, Invalid, Error).",
+		}, []string{"store_kind", "store", "provider", "operation", "result"}),
 		requestLength: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vaultferry_provider_request_duration_seconds", Help: "Latency of calls to secret backends.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-		}, []string{"provider", "operation"}),
+		}, []string{"store_kind", "store", "provider", "operation"}),
 	}
-	reg.MustRegister(m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.versions, m.expiry, m.storeReady, m.requests, m.requestLength)
+	reg.MustRegister(m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.storeReady, m.requests, m.requestLength)
 	return m
 }
 
@@ -77,6 +81,7 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 	if reason == vfv1alpha1.SyncedReason && es.Status.RefreshTime != nil {
 		m.lastSuccess.WithLabelValues(es.Namespace, es.Name).Set(float64(es.Status.RefreshTime.Unix()))
 	}
+	m.refreshEvery.WithLabelValues(es.Namespace, es.Name).Set(es.RefreshEvery().Seconds())
 	m.versions.WithLabelValues(es.Namespace, es.Name).Set(float64(len(es.Status.Versions)))
 	if expiresAt != nil {
 		m.expiry.WithLabelValues(es.Namespace, es.Name).Set(float64(expiresAt.Unix()))
@@ -87,7 +92,7 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 func (m *Metrics) ForgetExternalSecret(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	m.syncs.DeletePartialMatch(labels)
-	for _, g := range []*prometheus.GaugeVec{m.ready, m.lastSuccess, m.versions, m.expiry} {
+	for _, g := range []*prometheus.GaugeVec{m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry} {
 		g.Delete(labels)
 	}
 }
@@ -107,7 +112,7 @@ func (m *Metrics) ForgetStore(kind, namespace, name string) {
 }
 
 // ObserveRequest records one provider call.
-func (m *Metrics) ObserveRequest(provider, operation string, class providers.Class, took time.Duration) {
-	m.requests.WithLabelValues(provider, operation, string(class)).Inc()
-	m.requestLength.WithLabelValues(provider, operation).Observe(took.Seconds())
+func (m *Metrics) ObserveRequest(storeKind, store, provider, operation string, class providers.Class, took time.Duration) {
+	m.requests.WithLabelValues(storeKind, store, provider, operation, string(class)).Inc()
+	m.requestLength.WithLabelValues(storeKind, store, provider, operation).Observe(took.Seconds())
 }

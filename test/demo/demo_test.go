@@ -34,7 +34,7 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		regexp.MustCompile(`vaultferry_externalsecret_versions\{name="db-credentials",namespace="payments"\} 2`),
 		regexp.MustCompile(`vaultferry_sync_total\{name="stripe",namespace="checkout",result="Synced"\} 1`),
 		regexp.MustCompile(`vaultferry_secretstore_ready\{kind="ClusterSecretStore",name="shared-vault",namespace=""\} 1`),
-		regexp.MustCompile(`vaultferry_provider_requests_total\{operation="GetSecret",provider="fake",result="Success"\} [1-9]`),
+		regexp.MustCompile(`vaultferry_provider_requests_total\{operation="GetSecret",provider="fake",result="Success",store="payments/payments-vault",store_kind="SecretStore"\} [1-9]`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("demo output lacks %s", want)

@@ -1,0 +1,111 @@
+package metrics_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/metrics"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+)
+
+func TestMetricValuesAfterScriptedSyncs(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := metrics.New(reg)
+	synced := time.Unix(1_800_000_000, 0)
+	expires := time.Unix(1_800_600_000, 0)
+
+	ok := fixtures.ExternalSecret("team", "db", fixtures.WithRefresh(time.Hour))
+	ok.Status.RefreshTime = &metav1.Time{Time: synced}
+	ok.Status.Versions = make([]vfv1alpha1.SecretVersion, 2)
+	ok.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.SyncedReason}}
+	m.ObserveSync(ok, vfv1alpha1.SyncedReason, 20*time.Millisecond, &expires)
+	m.ObserveSync(ok, vfv1alpha1.SyncedReason, 30*time.Millisecond, &expires)
+
+	failing := fixtures.ExternalSecret("team", "api")
+	failing.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.ForbiddenReason}}
+	m.ObserveSync(failing, vfv1alpha1.ForbiddenReason, time.Millisecond, nil)
+
+	m.ObserveRequest(vfv1alpha1.SecretStoreKind, "team/vault", "vault", "GetSecret", "Success", time.Millisecond)
+	m.ObserveRequest(vfv1alpha1.SecretStoreKind, "team/vault", "vault", "GetSecret", providers.ClassThrottled, time.Millisecond)
+	m.ObserveRequest(vfv1alpha1.SecretStoreKind, "team/vault", "vault", "GetSecret", providers.ClassThrottled, time.Millisecond)
+	m.ObserveStore(vfv1alpha1.ClusterSecretStoreKind, "", "shared", false)
+
+	want := `
+# HELP vaultferry_externalsecret_ready 1 when the ExternalSecret's Ready condition is True, else 0.
+# TYPE vaultferry_externalsecret_ready gauge
+vaultferry_externalsecret_ready{name="api",namespace="team"} 0
+vaultferry_externalsecret_ready{name="db",namespace="team"} 1
+# HELP vaultferry_externalsecret_last_sync_timestamp_seconds Unix time of the last successful sync.
+# TYPE vaultferry_externalsecret_last_sync_timestamp_seconds gauge
+vaultferry_externalsecret_last_sync_timestamp_seconds{name="db",namespace="team"} 1.8e+09
+# HELP vaultferry_externalsecret_versions Versions (immutable Secrets) kept for the ExternalSecret, the current one included.
+# TYPE vaultferry_externalsecret_versions gauge
+vaultferry_externalsecret_versions{name="api",namespace="team"} 0
+vaultferry_externalsecret_versions{name="db",namespace="team"} 2
+# HELP vaultferry_secret_expiry_timestamp_seconds Unix time at which the earliest source secret expires, where the provider reports one.
+# TYPE vaultferry_secret_expiry_timestamp_seconds gauge
+vaultferry_secret_expiry_timestamp_seconds{name="db",namespace="team"} 1.8006e+09
+# HELP vaultferry_secretstore_ready 1 when the store's Ready condition is True, else 0.
+# TYPE vaultferry_secretstore_ready gauge
+vaultferry_secretstore_ready{kind="ClusterSecretStore",name="shared",namespace=""} 0
+# HELP vaultferry_sync_total ExternalSecret syncs by outcome: Synced, or the failure reason.
+# TYPE vaultferry_sync_total counter
+vaultferry_sync_total{name="api",namespace="team",result="Forbidden"} 1
+vaultferry_sync_total{name="db",namespace="team",result="Synced"} 2
+`
+	names := []string{"vaultferry_externalsecret_ready", "vaultferry_externalsecret_last_sync_timestamp_seconds",
+		"vaultferry_externalsecret_versions", "vaultferry_secret_expiry_timestamp_seconds", "vaultferry_secretstore_ready", "vaultferry_sync_total"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(reg, "vaultferry_sync_duration_seconds"); n != 2 {
+		t.Errorf("sync duration has %d series, want one per result (2)", n)
+	}
+	throttled, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(throttled, "vaultferry_provider_requests_total", "result", "Throttled"); got != 2 {
+		t.Errorf("throttled requests = %v, want 2", got)
+	}
+
+	// Deleting an ExternalSecret removes all its series.
+	m.ForgetExternalSecret("team", "db")
+	m.ForgetExternalSecret("team", "api")
+	for _, name := range names[:5] {
+		if name == "vaultferry_secretstore_ready" {
+			continue
+		}
+		if n := testutil.CollectAndCount(reg, name); n != 0 {
+			t.Errorf("%s still has %d series after the ExternalSecrets were deleted", name, n)
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "vaultferry_sync_total"); n != 0 {
+		t.Errorf("vaultferry_sync_total still has %d series", n)
+	}
+}
+
+func counterValue(families []*dto.MetricFamily, name, label, value string) float64 {
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
