@@ -75,6 +75,11 @@ test-unit: ## Only the tests that need no test peers.
 test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) ## Install the real test peers and tools: kube-apiserver, etcd, kubectl, helm, Prometheus.
 	hack/install-apt.sh prometheus:prometheus promtool:prometheus
 
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint the chart with default values and with every option enabled.
+	$(HELM) lint --strict charts/vaultferry
+	$(HELM) lint --strict charts/vaultferry -f charts/vaultferry/ci/all-options-values.yaml
+
 .PHONY: bench
 bench: test-peers build ## Scale benchmark (see test/bench).
 	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...

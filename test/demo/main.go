@@ -69,7 +69,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	fmt.Fprintf(out, "operator ready; metrics at %s\n", proc.MetricsURL)
 
 	step("Applying config/samples: two tenant namespaces, a SecretStore, a ClusterSecretStore, three ExternalSecrets")
-	if err := d.kubectl("apply", "-f", filepath.Join(testenv.RepoRoot(), "config", "samples")); err != nil {
+	if err := d.kubectl("apply", "-k", filepath.Join(testenv.RepoRoot(), "config", "samples")); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Ready", "externalsecrets", "--all", "-A", "--timeout=60s"); err != nil {

@@ -1,0 +1,159 @@
+// Package chart tests the Helm chart and the kustomize config against the
+// real API server: lint, render, server-side dry-run, and a real install.
+package chart
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+var (
+	chartDir   = filepath.Join(testenv.RepoRoot(), "charts", "vaultferry")
+	allOptions = filepath.Join(chartDir, "ci", "all-options-values.yaml")
+)
+
+// valueSets are the values every chart test runs with.
+var valueSets = map[string][]string{
+	"default values":      nil,
+	"every option enabled": {"-f", allOptions},
+}
+
+func helm(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(testenv.RepoRoot(), "bin", "helm")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("helm missing at %s: run 'make test-peers'", bin)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := env.Kubectl(context.Background(), args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// applyDryRun sends manifests to the API server for full validation without persisting them.
+func applyDryRun(t *testing.T, manifests string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "manifests.yaml")
+	if err := os.WriteFile(file, []byte(manifests), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kubectl(t, "apply", "--dry-run=server", "-f", file)
+}
+
+func TestHelmLint(t *testing.T) {
+	testenv.Require(t, env)
+	for name, values := range valueSets {
+		t.Run(name, func(t *testing.T) {
+			out := helm(t, append([]string{"lint", "--strict", chartDir}, values...)...)
+			if !strings.Contains(out, "0 chart(s) failed") {
+				t.Fatalf("helm lint:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestHelmTemplateAppliesOnTheServer(t *testing.T) {
+	testenv.Require(t, env)
+	kubectl(t, "apply", "-f", filepath.Join("testdata", "monitoring-crds.yaml"))
+	kubectl(t, "create", "namespace", "vaultferry-render")
+	for name, values := range valueSets {
+		t.Run(name, func(t *testing.T) {
+			manifests := helm(t, append([]string{"template", "vaultferry", chartDir, "--namespace", "vaultferry-render", "--include-crds", "--kube-version", "1.37.2"}, values...)...)
+			out := applyDryRun(t, manifests)
+			for _, kind := range []string{"deployment.apps/", "clusterrole.rbac.authorization.k8s.io/", "poddisruptionbudget.policy/", "service/"} {
+				if !strings.Contains(out, kind) {
+					t.Errorf("rendered chart lacks a %s object:\n%s", kind, out)
+				}
+			}
+			if values != nil {
+				for _, kind := range []string{"servicemonitor.monitoring.coreos.com/", "prometheusrule.monitoring.coreos.com/", "configmap/vaultferry-dashboard"} {
+					if !strings.Contains(out, kind) {
+						t.Errorf("all-options render lacks %s:\n%s", kind, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestKustomizeConfigAppliesOnTheServer(t *testing.T) {
+	testenv.Require(t, env)
+	// A dry-run namespace is not there for the namespaced objects after it.
+	kubectl(t, "create", "namespace", "vaultferry-system")
+	out := applyDryRun(t, kubectl(t, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")))
+	if !strings.Contains(out, "deployment.apps/vaultferry") {
+		t.Fatalf("config/default lacks the Deployment:\n%s", out)
+	}
+	// The samples need their namespaces to exist for a namespaced dry run.
+	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
+	kubectl(t, "apply", "-f", filepath.Join(samples, "00-namespaces.yaml"))
+	applyDryRun(t, kubectl(t, "kustomize", samples))
+	out = kubectl(t, "apply", "--dry-run=server", "-f", filepath.Join(samples, "providers"))
+	for _, store := range []string{"vault-token", "vault-kubernetes", "vault-approle", "aws-keys", "aws-irsa", "azure-sp", "azure-workload-identity"} {
+		if !strings.Contains(out, "/"+store+" created") {
+			t.Errorf("provider sample %s not accepted:\n%s", store, out)
+		}
+	}
+}
+
+func TestHelmInstall(t *testing.T) {
+	testenv.Require(t, env)
+	kubectl(t, "apply", "-f", filepath.Join("testdata", "monitoring-crds.yaml"))
+	helm(t, "install", "vaultferry", chartDir, "--kubeconfig", env.Kubeconfig,
+		"--namespace", "vaultferry-helm", "--create-namespace", "-f", allOptions)
+
+	d := &appsv1.Deployment{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "vaultferry-helm", Name: "vaultferry"}, d); err != nil {
+		t.Fatalf("the chart's Deployment was not created: %v", err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container security context is not locked down: %+v", sc)
+	}
+	if ps := d.Spec.Template.Spec.SecurityContext; ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot || ps.SeccompProfile == nil || ps.SeccompProfile.Type != "RuntimeDefault" {
+		t.Errorf("pod security context: %+v", ps)
+	}
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--leader-elect=true", "--concurrency=8", "--store-concurrency=4", "--metrics-bind-address=:9090", "--zap-encoder=json"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %s", args, want)
+		}
+	}
+	if c.LivenessProbe == nil || c.ReadinessProbe == nil || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("probes or limits missing: %+v", c)
+	}
+	if *d.Spec.Replicas != 3 {
+		t.Errorf("replicas = %d, want 3", *d.Spec.Replicas)
+	}
+	status := helm(t, "status", "vaultferry", "--kubeconfig", env.Kubeconfig, "--namespace", "vaultferry-helm")
+	if !strings.Contains(status, "STATUS: deployed") {
+		t.Errorf("helm status:\n%s", status)
+	}
+}
