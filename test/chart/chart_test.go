@@ -27,7 +27,7 @@ var (
 
 // valueSets are the values every chart test runs with.
 var valueSets = map[string][]string{
-	"default values":      nil,
+	"default values":       nil,
 	"every option enabled": {"-f", allOptions},
 }
 
