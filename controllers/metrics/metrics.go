@@ -40,8 +40,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"result"}),
 		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vaultferry_externalsecret_ready", Help: "1 when the ExternalSecret's Ready condition is True, else 0.",
-		}, object),
+			Name: "vaultferry_externalsecret_ready",
+			Help: "1 when the ExternalSecret's Ready condition is True, else 0; reason is the condition's reason (one series per ExternalSecret).",
+		}, append(object, "reason")),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaultferry_externalsecret_last_sync_timestamp_seconds", Help: "Unix time of the last successful sync.",
 		}, object),
@@ -77,7 +78,9 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 	if apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition) {
 		ready = 1
 	}
-	m.ready.WithLabelValues(es.Namespace, es.Name).Set(ready)
+	// One series per ExternalSecret: the previous reason's series goes.
+	m.ready.DeletePartialMatch(prometheus.Labels{"namespace": es.Namespace, "name": es.Name})
+	m.ready.WithLabelValues(es.Namespace, es.Name, reason).Set(ready)
 	if reason == vfv1alpha1.SyncedReason && es.Status.RefreshTime != nil {
 		m.lastSuccess.WithLabelValues(es.Namespace, es.Name).Set(float64(es.Status.RefreshTime.Unix()))
 	}
@@ -92,7 +95,8 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 func (m *Metrics) ForgetExternalSecret(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	m.syncs.DeletePartialMatch(labels)
-	for _, g := range []*prometheus.GaugeVec{m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry} {
+	m.ready.DeletePartialMatch(labels)
+	for _, g := range []*prometheus.GaugeVec{m.lastSuccess, m.refreshEvery, m.versions, m.expiry} {
 		g.Delete(labels)
 	}
 }

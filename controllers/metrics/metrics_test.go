@@ -30,7 +30,9 @@ func TestMetricValuesAfterScriptedSyncs(t *testing.T) {
 	m.ObserveSync(ok, vfv1alpha1.SyncedReason, 30*time.Millisecond, &expires)
 
 	failing := fixtures.ExternalSecret("team", "api")
-	failing.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.ForbiddenReason}}
+	failing.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.UnavailableReason}}
+	m.ObserveSync(failing, vfv1alpha1.UnavailableReason, time.Millisecond, nil)
+	failing.Status.Conditions[0].Reason = vfv1alpha1.ForbiddenReason // the failure changes: still one ready series
 	m.ObserveSync(failing, vfv1alpha1.ForbiddenReason, time.Millisecond, nil)
 
 	m.ObserveRequest(vfv1alpha1.SecretStoreKind, "team/vault", "vault", "GetSecret", "Success", time.Millisecond)
@@ -39,10 +41,10 @@ func TestMetricValuesAfterScriptedSyncs(t *testing.T) {
 	m.ObserveStore(vfv1alpha1.ClusterSecretStoreKind, "", "shared", false)
 
 	want := `
-# HELP vaultferry_externalsecret_ready 1 when the ExternalSecret's Ready condition is True, else 0.
+# HELP vaultferry_externalsecret_ready 1 when the ExternalSecret's Ready condition is True, else 0; reason is the condition's reason (one series per ExternalSecret).
 # TYPE vaultferry_externalsecret_ready gauge
-vaultferry_externalsecret_ready{name="api",namespace="team"} 0
-vaultferry_externalsecret_ready{name="db",namespace="team"} 1
+vaultferry_externalsecret_ready{name="api",namespace="team",reason="Forbidden"} 0
+vaultferry_externalsecret_ready{name="db",namespace="team",reason="Synced"} 1
 # HELP vaultferry_externalsecret_last_sync_timestamp_seconds Unix time of the last successful sync.
 # TYPE vaultferry_externalsecret_last_sync_timestamp_seconds gauge
 vaultferry_externalsecret_last_sync_timestamp_seconds{name="db",namespace="team"} 1.8e+09
@@ -59,6 +61,7 @@ vaultferry_secretstore_ready{kind="ClusterSecretStore",name="shared",namespace="
 # HELP vaultferry_sync_total ExternalSecret syncs by outcome: Synced, or the failure reason.
 # TYPE vaultferry_sync_total counter
 vaultferry_sync_total{name="api",namespace="team",result="Forbidden"} 1
+vaultferry_sync_total{name="api",namespace="team",result="Unavailable"} 1
 vaultferry_sync_total{name="db",namespace="team",result="Synced"} 2
 `
 	names := []string{"vaultferry_externalsecret_ready", "vaultferry_externalsecret_last_sync_timestamp_seconds",
@@ -66,8 +69,8 @@ vaultferry_sync_total{name="db",namespace="team",result="Synced"} 2
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(reg, "vaultferry_sync_duration_seconds"); n != 2 {
-		t.Errorf("sync duration has %d series, want one per result (2)", n)
+	if n := testutil.CollectAndCount(reg, "vaultferry_sync_duration_seconds"); n != 3 {
+		t.Errorf("sync duration has %d series, want one per result (3)", n)
 	}
 	throttled, err := reg.Gather()
 	if err != nil {

@@ -38,7 +38,7 @@ func BuildBinary(ctx context.Context, dir string) (string, error) {
 // StartBinary runs the operator binary against kubeconfig and waits until
 // /readyz answers. Its logs go to the returned Process (and to also, if set).
 func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer, extraArgs ...string) (*Process, error) {
-	metrics, probe := freeAddr(), freeAddr()
+	metrics, probe := FreeAddr(), FreeAddr()
 	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	args := append([]string{
 		"--kubeconfig", kubeconfig, "--namespace", Namespace,
@@ -104,8 +104,8 @@ func (p *Process) Stop() {
 	}
 }
 
-// freeAddr returns a free 127.0.0.1 port's address.
-func freeAddr() string {
+// FreeAddr returns a free 127.0.0.1 port's address.
+func FreeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

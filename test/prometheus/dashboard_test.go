@@ -1,0 +1,272 @@
+package prometheus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+var dashboardFile = filepath.Join(testenv.RepoRoot(), "charts", "vaultferry", "dashboards", "vaultferry.json")
+
+type dashboard struct {
+	UID        string `json:"uid"`
+	Title      string `json:"title"`
+	Templating struct {
+		List []struct {
+			Name       string `json:"name"`
+			Type       string `json:"type"`
+			Definition string `json:"definition"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []struct {
+		ID         int    `json:"id"`
+		Title      string `json:"title"`
+		Type       string `json:"type"`
+		Datasource struct {
+			UID string `json:"uid"`
+		} `json:"datasource"`
+		GridPos struct{ H, W, X, Y int } `json:"gridPos"`
+		Targets []struct {
+			Expr  string `json:"expr"`
+			RefID string `json:"refId"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+func loadDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("dashboard is not valid JSON: %v", err)
+	}
+	return d
+}
+
+// The dashboard's structure: what Grafana needs to import it and what an SRE
+// needs to point it at their Prometheus.
+func TestDashboardStructure(t *testing.T) {
+	d := loadDashboard(t)
+	if d.UID == "" || d.Title == "" {
+		t.Error("dashboard needs a uid and a title")
+	}
+	vars := map[string]string{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v.Type
+	}
+	for name, typ := range map[string]string{"datasource": "datasource", "namespace": "query", "store": "query"} {
+		if vars[name] != typ {
+			t.Errorf("template variable %s: type %q, want %q", name, vars[name], typ)
+		}
+	}
+	ids := map[int]bool{}
+	for _, p := range d.Panels {
+		if ids[p.ID] {
+			t.Errorf("panel id %d used twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q does not use the datasource variable", p.Title)
+		}
+		if p.GridPos.W == 0 || p.GridPos.H == 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %q has a bad gridPos %+v", p.Title, p.GridPos)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no queries", p.Title)
+		}
+		for _, tg := range p.Targets {
+			if tg.Expr == "" || tg.RefID == "" {
+				t.Errorf("panel %q has a target without expr or refId", p.Title)
+			}
+		}
+	}
+}
+
+// mayBeEmpty lists the panels that have no data when nothing is failing,
+// throttled or expiring, as in this test.
+var mayBeEmpty = map[string]bool{
+	"Throttled provider requests by store": true,
+	"Upcoming secret expiries":             true,
+}
+
+// A real Prometheus scrapes the operator binary, running against envtest with
+// the samples synced and one ExternalSecret failing; every dashboard query
+// must parse and, unless listed above, return data.
+func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
+	testenv.Require(t, env)
+	ctx := context.Background()
+	if _, err := env.Kubectl(ctx, "create", "namespace", operator.Namespace); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := operator.BuildBinary(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := operator.StartBinary(ctx, bin, env.Kubeconfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proc.Stop)
+	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
+	if out, err := env.Kubectl(ctx, "apply", "-k", samples); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	failing := `{"apiVersion":"vaultferry.io/v1alpha1","kind":"ExternalSecret","metadata":{"name":"missing","namespace":"payments"},
+"spec":{"secretStoreRef":{"name":"payments-vault"},"data":[{"secretKey":"x","remoteRef":{"key":"payments/absent"}}]}}`
+	failingFile := filepath.Join(t.TempDir(), "failing.json")
+	if err := os.WriteFile(failingFile, []byte(failing), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Kubectl(ctx, "apply", "-f", failingFile); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := env.Kubectl(ctx, "wait", "--for=condition=Ready", "-n", "payments", "externalsecret/db-credentials", "--timeout=60s"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	prom := startPrometheus(t, strings.TrimPrefix(strings.TrimSuffix(proc.MetricsURL, "/metrics"), "http://"))
+	// Enough scrapes for rate() over 1m to have two samples of every series.
+	waitForQuery(t, prom, `count_over_time(vaultferry_externalsecret_ready{name="missing"}[1m]) >= 3`)
+
+	d := loadDashboard(t)
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		metric, label := parseLabelValues(t, v.Definition)
+		if vals := labelValues(t, prom, metric, label); len(vals) == 0 {
+			t.Errorf("variable %s (%s) has no values", v.Name, v.Definition)
+		}
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			expr := strings.NewReplacer("$namespace", ".*", "$store", ".*", "$__rate_interval", "1m").Replace(tg.Expr)
+			n, err := query(prom, expr)
+			if err != nil {
+				t.Errorf("panel %q: query %s: %v", p.Title, expr, err)
+				continue
+			}
+			if n == 0 && !mayBeEmpty[p.Title] {
+				t.Errorf("panel %q: query %s returned no data", p.Title, expr)
+			}
+		}
+	}
+}
+
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus missing: run 'make test-peers' (Debian package prometheus)")
+	}
+	dir := t.TempDir()
+	config := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: vaultferry\n    static_configs: [{targets: [%q]}]\n", target)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := operator.FreeAddr()
+	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	logs := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://" + addr
+	deadline := time.Now().Add(operator.Timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/-/ready"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("prometheus not ready:\n%s", logs.String())
+	return ""
+}
+
+// query runs an instant query and returns the number of series in its result.
+func query(prom, expr string) (int, error) {
+	resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(expr))
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, err
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("%s", body.Error)
+	}
+	return len(body.Data.Result), nil
+}
+
+func waitForQuery(t *testing.T, prom, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * operator.Timeout)
+	for time.Now().Before(deadline) {
+		if n, err := query(prom, expr); err == nil && n > 0 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("prometheus never answered %s", expr)
+}
+
+func labelValues(t *testing.T, prom, metric, label string) []string {
+	t.Helper()
+	resp, err := http.Get(prom + "/api/v1/label/" + label + "/values?match[]=" + url.QueryEscape(metric))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var body struct {
+		Data []string `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Data
+}
+
+// parseLabelValues reads Grafana's label_values(metric, label).
+func parseLabelValues(t *testing.T, def string) (metric, label string) {
+	t.Helper()
+	inner, ok := strings.CutPrefix(def, "label_values(")
+	if !ok {
+		t.Fatalf("variable query %q is not label_values(metric, label)", def)
+	}
+	parts := strings.Split(strings.TrimSuffix(inner, ")"), ",")
+	if len(parts) != 2 {
+		t.Fatalf("variable query %q is not label_values(metric, label)", def)
+	}
+	return strings.TrimSpace(parts[0]), strings.TrimSpace(parts[1])
+}
