@@ -29,6 +29,7 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+1\s+true`),
 		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+2\s+true`),
 		regexp.MustCompile(`checkout\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
+		regexp.MustCompile(`payments\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
 		regexp.MustCompile(`postgres://payments:demo-password-1@db\.payments\.svc:5432/payments`),
 		regexp.MustCompile(`vaultferry_externalsecret_ready\{name="db-credentials",namespace="payments",reason="Synced"\} 1`),
 		regexp.MustCompile(`vaultferry_externalsecret_versions\{name="db-credentials",namespace="payments"\} 2`),

@@ -68,7 +68,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	defer proc.Stop()
 	fmt.Fprintf(out, "operator ready; metrics at %s\n", proc.MetricsURL)
 
-	step("Applying config/samples: two tenant namespaces, a SecretStore, a ClusterSecretStore, three ExternalSecrets")
+	step("Applying config/samples: two tenant namespaces, a SecretStore, a ClusterSecretStore admitted to both, four ExternalSecrets")
 	if err := d.kubectl("apply", "-k", filepath.Join(testenv.RepoRoot(), "config", "samples")); err != nil {
 		return err
 	}
