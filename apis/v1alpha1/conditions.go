@@ -10,6 +10,9 @@ const (
 	ReconcilingCondition = "Reconciling"
 	// StalledCondition is True when only a spec change can make progress.
 	StalledCondition = "Stalled"
+	// RolledOutCondition (normal-true) is True when every rollout target
+	// references the current version, False when one could not be moved.
+	RolledOutCondition = "RolledOut"
 )
 
 // Condition reasons. Event reasons are the same strings.
@@ -48,6 +51,10 @@ const (
 	VersionCreatedReason = "VersionCreated"
 	// VersionPrunedReason (event only): a superseded version was deleted.
 	VersionPrunedReason = "VersionPruned"
+	// RolloutReason: a workload was moved to the current version.
+	RolloutReason = "RolledOut"
+	// RolloutFailedReason: a rollout target is missing or refused the patch.
+	RolloutFailedReason = "RolloutFailed"
 )
 
 // Well-known labels and annotations.
@@ -63,6 +70,9 @@ const (
 	SourceVersionsAnnotation = "vaultferry.io/source-versions"
 	// ForceSyncAnnotation: setting it to a new value triggers an immediate refresh.
 	ForceSyncAnnotation = "vaultferry.io/force-sync"
+	// RolloutAnnotation on a Deployment, StatefulSet or DaemonSet lists the
+	// ExternalSecrets (comma-separated names) whose new versions roll it.
+	RolloutAnnotation = "vaultferry.io/rollout"
 	// ContentHashAnnotation on a version is the keyed hash of its type and
 	// data; a mutable target is rewritten only when it changes.
 	ContentHashAnnotation = "vaultferry.io/content-hash"

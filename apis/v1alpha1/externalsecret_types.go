@@ -181,24 +181,33 @@ type ExternalSecretDataFrom struct {
 	Extract RemoteRef `json:"extract"`
 }
 
-// Rollout moves workloads to each new version.
+// Rollout moves workloads to each new version: every reference to an older
+// version of this ExternalSecret in a target's pod template (volumes,
+// projected volumes, env, envFrom, imagePullSecrets) is rewritten to the
+// current version, which rolls the workload. Workloads can also opt in with
+// the annotation vaultferry.io/rollout: "<ExternalSecret name>[,...]". A
+// workload that references no version of this ExternalSecret is never touched.
 type Rollout struct {
-	// Targets are workloads in this namespace whose pod templates reference
-	// this ExternalSecret's versions.
+	// Targets are workloads in this namespace, by name or by label selector.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=50
 	Targets []RolloutTarget `json:"targets,omitempty"`
 }
 
-// RolloutTarget names a workload.
+// RolloutTarget names workloads of one kind, by name or by label selector.
+// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.selector)",message="a rollout target sets exactly one of name or selector"
 type RolloutTarget struct {
 	// Kind of the workload.
 	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
 	Kind string `json:"kind"`
 	// Name of the workload.
 	// +kubebuilder:validation:MinLength=1
-	Name string `json:"name"`
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Selector picks workloads of this kind by label.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
 // SecretVersion records one immutable version.
@@ -237,6 +246,12 @@ type ExternalSecretStatus struct {
 	// RefreshTime is when the remote data was last read successfully.
 	// +optional
 	RefreshTime *metav1.Time `json:"refreshTime,omitempty"`
+
+	// RolloutRevision is the revision last rolled out to the rollout targets.
+	// Workloads are rolled only when the current revision moves past it (or
+	// on force-sync), so `kubectl rollout undo` is not fought in a loop.
+	// +optional
+	RolloutRevision int64 `json:"rolloutRevision,omitempty"`
 
 	// SyncedForceSync is the force-sync annotation value last acted on.
 	// +optional

@@ -134,6 +134,10 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
     remoteRef: {key: apps/db, property: password}`),
 			"list at least one remote secret to fetch in data or dataFrom",
 		},
+		"rollout target with both name and selector": {
+			strings.Replace(validExternalSecret, "refreshInterval: 15m", "refreshInterval: 15m\n  rollout:\n    targets:\n    - {kind: Deployment, name: web, selector: {matchLabels: {app: web}}}", 1),
+			"a rollout target sets exactly one of name or selector",
+		},
 		"negative refreshInterval": {
 			strings.Replace(validExternalSecret, "refreshInterval: 15m", "refreshInterval: -5m", 1),
 			"refreshInterval must not be negative",

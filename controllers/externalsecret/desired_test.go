@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -224,5 +225,37 @@ func TestAdmission(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestReferenceRewrites(t *testing.T) {
+	ref := func(name string) corev1.LocalObjectReference { return corev1.LocalObjectReference{Name: name} }
+	spec := &corev1.PodSpec{
+		Volumes: []corev1.Volume{
+			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-old"}}},
+			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "someone-elses"}}},
+			{VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: ref("db-old")}}, // a ConfigMap of that name is not ours
+				{Secret: &corev1.SecretProjection{LocalObjectReference: ref("db-older")}}}}}},
+		},
+		InitContainers: []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: ref("db-old")}}}}},
+		Containers: []corev1.Container{{}, {Env: []corev1.EnvVar{{Name: "A", Value: "db-old"},
+			{Name: "B", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: ref("db-new"), Key: "k"}}},
+			{Name: "C", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: ref("db-old"), Key: "k"}}}}}},
+		ImagePullSecrets: []corev1.LocalObjectReference{ref("db-old")},
+	}
+	got := referenceRewrites(spec, "/spec/template/spec", sets.New("db-old", "db-older"), "db-new")
+	want := []rewrite{
+		{"/spec/template/spec/volumes/0/secret/secretName", "db-old", "db-new"},
+		{"/spec/template/spec/volumes/2/projected/sources/1/secret/name", "db-older", "db-new"},
+		{"/spec/template/spec/initContainers/0/envFrom/0/secretRef/name", "db-old", "db-new"},
+		{"/spec/template/spec/containers/1/env/2/valueFrom/secretKeyRef/name", "db-old", "db-new"},
+		{"/spec/template/spec/imagePullSecrets/0/name", "db-old", "db-new"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got := referenceRewrites(spec, "", sets.New("unrelated"), "db-new"); len(got) != 0 {
+		t.Errorf("rewrites for a workload that references no version: %v", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,6 +40,7 @@ const (
 // Recorder receives sync outcomes, for metrics. Nil means none.
 type Recorder interface {
 	ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took time.Duration, expiresAt *time.Time)
+	ObserveRollout(es *vfv1alpha1.ExternalSecret, kind, result string)
 	ForgetExternalSecret(namespace, name string)
 }
 
@@ -103,6 +105,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 
 	start := r.now()
+	forced := es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync
 	before := es.DeepCopy()
 	var expiresAt *time.Time
 	defer func() { result, retErr = r.finalizeStatus(ctx, before, es, start, expiresAt, result, retErr) }()
@@ -125,7 +128,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	r.markSynced(es, current)
 	expiresAt = data.ExpiresAt
-	return r.collect(ctx, es, appendIfMissing(owned, current), current.Name)
+	owned = appendIfMissing(owned, current)
+	if rolloutDue(es, forced) {
+		r.rollout(ctx, es, current.Name, olderVersions(es, owned, current.Name))
+	}
+	return r.collect(ctx, es, owned, current.Name)
 }
 
 // refreshDue says whether es must be fetched now: its spec or force-sync
@@ -328,6 +335,20 @@ func findSecret(secrets []corev1.Secret, name string) *corev1.Secret {
 		}
 	}
 	return nil
+}
+
+// olderVersions names every version of es other than current, from the
+// Secrets that exist and from status (a version may be gone from the cache).
+func olderVersions(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, current string) sets.Set[string] {
+	older := sets.New[string]()
+	for _, s := range owned {
+		older.Insert(s.Name)
+	}
+	for _, v := range es.Status.Versions {
+		older.Insert(v.Name)
+	}
+	older.Delete(current)
+	return older
 }
 
 func appendIfMissing(secrets []corev1.Secret, s *corev1.Secret) []corev1.Secret {

@@ -23,6 +23,7 @@ type Metrics struct {
 	versions      *prometheus.GaugeVec
 	expiry        *prometheus.GaugeVec
 	storeReady    *prometheus.GaugeVec
+	rollouts      *prometheus.CounterVec
 	requests      *prometheus.CounterVec
 	requestLength *prometheus.HistogramVec
 }
@@ -55,6 +56,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaultferry_secret_expiry_timestamp_seconds", Help: "Unix time at which the earliest source secret expires, where the provider reports one.",
 		}, object),
+		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultferry_rollouts_total", Help: "Workloads moved to a new version, by workload kind and result (Success, Failed).",
+		}, append(object, "kind", "result")),
 		storeReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaultferry_secretstore_ready", Help: "1 when the store's Ready condition is True, else 0.",
 		}, []string{"kind", "namespace", "name"}),
@@ -66,7 +70,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"store_kind", "store", "provider", "operation"}),
 	}
-	reg.MustRegister(m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.storeReady, m.requests, m.requestLength)
+	reg.MustRegister(m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.rollouts, m.storeReady, m.requests, m.requestLength)
 	return m
 }
 
@@ -95,10 +99,16 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 func (m *Metrics) ForgetExternalSecret(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	m.syncs.DeletePartialMatch(labels)
+	m.rollouts.DeletePartialMatch(labels)
 	m.ready.DeletePartialMatch(labels)
 	for _, g := range []*prometheus.GaugeVec{m.lastSuccess, m.refreshEvery, m.versions, m.expiry} {
 		g.Delete(labels)
 	}
+}
+
+// ObserveRollout records one workload moved (or not) to a new version.
+func (m *Metrics) ObserveRollout(es *vfv1alpha1.ExternalSecret, kind, result string) {
+	m.rollouts.WithLabelValues(es.Namespace, es.Name, kind, result).Inc()
 }
 
 // ObserveStore records a store's readiness.
