@@ -1,0 +1,155 @@
+package awssm_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/awssm"
+	"github.com/vaultferry/vaultferry/providers/providertest"
+	"github.com/vaultferry/vaultferry/test/awsfake"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+const (
+	accessKeyID     = "AKIAVAULTFERRYTEST1"
+	secretAccessKey = "fake-secret-access-key"
+)
+
+// harness serves one fake Secrets Manager and stores whose credentials it accepts or refuses.
+func harness(t *testing.T) (*awsfake.Server, func(secretKey string) func(*testing.T) (vfv1alpha1.GenericStore, providers.Kube, string)) {
+	fake := awsfake.New(accessKeyID, secretAccessKey)
+	t.Cleanup(fake.Close)
+	store := func(secretKey string) func(*testing.T) (vfv1alpha1.GenericStore, providers.Kube, string) {
+		return func(*testing.T) (vfv1alpha1.GenericStore, providers.Kube, string) {
+			creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "aws"},
+				Data: map[string][]byte{"id": []byte(accessKeyID), "secret": []byte(secretKey)}}
+			kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+			s := &vfv1alpha1.SecretStore{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "aws"},
+				Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{AWS: &vfv1alpha1.AWSProvider{
+					Region: fake.Region, Endpoint: fake.URL,
+					Auth: &vfv1alpha1.AWSAuth{SecretRef: &vfv1alpha1.AWSSecretRef{
+						AccessKeyIDSecretRef:     vfv1alpha1.SecretKeySelector{Name: "aws", Key: "id"},
+						SecretAccessKeySecretRef: vfv1alpha1.SecretKeySelector{Name: "aws", Key: "secret"},
+					}},
+				}}},
+			}
+			return s, kube, "team"
+		}
+	}
+	return fake, store
+}
+
+func TestConformance(t *testing.T) {
+	fake, store := harness(t)
+	providertest.Run(t, providertest.Harness{
+		Provider:       awssm.New(awssm.WithHTTPClient(fake.Client())),
+		Seed:           func(_ *testing.T, key string, value []byte) string { return fake.Put(key, string(value)) },
+		Store:          store(secretAccessKey),
+		BadCredentials: store("wrong-secret"),
+	})
+}
+
+func TestVersionsStagesBinaryAndErrors(t *testing.T) {
+	ctx := context.Background()
+	fake, store := harness(t)
+	first := fake.Put("app/db", `{"password":"one"}`)
+	second := fake.Put("app/db", `{"password":"two"}`)
+	fake.PutBinary("app/cert", []byte{0, 1, 2, 255})
+	rotates := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	fake.SetNextRotation("app/db", rotates)
+	s, kube, ns := store(secretAccessKey)(t)
+	c, err := awssm.New(awssm.WithHTTPClient(fake.Client())).NewClient(ctx, s, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]struct {
+		ref         providers.Ref
+		value       string
+		version     string
+		wantExpires bool
+	}{
+		"latest":            {providers.Ref{Key: "app/db"}, `{"password":"two"}`, second, true},
+		"AWSPREVIOUS stage": {providers.Ref{Key: "app/db", Version: "AWSPREVIOUS"}, `{"password":"one"}`, first, true},
+		"bare version id":   {providers.Ref{Key: "app/db", Version: first}, `{"password":"one"}`, first, true},
+		"uuid: prefixed id": {providers.Ref{Key: "app/db", Version: "uuid:" + second}, `{"password":"two"}`, second, true},
+		"by ARN":            {providers.Ref{Key: fake.ARN("app/db")}, `{"password":"two"}`, second, true},
+		"SecretBinary":      {providers.Ref{Key: "app/cert"}, "\x00\x01\x02\xff", "", false},
+	}
+	for name, tc := range reads {
+		t.Run(name, func(t *testing.T) {
+			got, err := c.GetSecret(ctx, tc.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Value) != tc.value || (tc.version != "" && got.Version != tc.version) {
+				t.Errorf("got %q at %q, want %q at %q", got.Value, got.Version, tc.value, tc.version)
+			}
+			if tc.wantExpires != (got.ExpiresAt != nil && got.ExpiresAt.Equal(rotates)) {
+				t.Errorf("ExpiresAt = %v, want next rotation %v: %v", got.ExpiresAt, rotates, tc.wantExpires)
+			}
+		})
+	}
+	if fake.LastCaller() != accessKeyID {
+		t.Errorf("requests were signed by %q", fake.LastCaller())
+	}
+
+	errorCases := map[string]struct {
+		code   string
+		status int
+		class  error
+	}{
+		"ResourceNotFoundException": {"ResourceNotFoundException", 400, providers.ErrNotFound},
+		"AccessDeniedException":     {"AccessDeniedException", 400, providers.ErrForbidden},
+		"ThrottlingException":       {"ThrottlingException", 400, providers.ErrThrottled},
+		"HTTP 429":                  {"TooManyRequests", 429, providers.ErrThrottled},
+		"DecryptionFailure":         {"DecryptionFailure", 400, providers.ErrUnavailable},
+		"InternalServiceError":      {"InternalServiceError", 500, providers.ErrUnavailable},
+		"InvalidParameterException": {"InvalidParameterException", 400, providers.ErrInvalid},
+	}
+	for name, tc := range errorCases {
+		t.Run(name, func(t *testing.T) {
+			fake.Fail("app/db", tc.code, tc.status)
+			defer fake.Fail("app/db", "", 0)
+			_, err := c.GetSecret(ctx, providers.Ref{Key: "app/db"})
+			if !errors.Is(err, tc.class) {
+				t.Fatalf("%s gave %v, want class %v", tc.code, err, tc.class)
+			}
+		})
+	}
+}
+
+// Static keys with a role: the keys sign STS AssumeRole, and Secrets Manager
+// is called with the role's temporary credentials.
+func TestStaticKeysAssumeTheRole(t *testing.T) {
+	ctx := context.Background()
+	fake, store := harness(t)
+	fake.Put("app/db", "v")
+	s, kube, ns := store(secretAccessKey)(t)
+	s.(*vfv1alpha1.SecretStore).Spec.Provider.AWS.Role = "arn:aws:iam::123456789012:role/reader"
+	c, err := awssm.New(awssm.WithHTTPClient(fake.Client())).NewClient(ctx, s, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetSecret(ctx, providers.Ref{Key: "app/db"}); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Requests("AssumeRole") != 1 || !strings.HasPrefix(fake.LastCaller(), "ASIAFAKE") {
+		t.Fatalf("AssumeRole calls %d, caller %q: the role was not assumed", fake.Requests("AssumeRole"), fake.LastCaller())
+	}
+	if _, err := c.GetSecret(ctx, providers.Ref{Key: "app/db"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.Requests("AssumeRole"); n != 1 {
+		t.Errorf("credentials not cached: %d AssumeRole calls for two reads", n)
+	}
+}

@@ -1,0 +1,179 @@
+package awssm_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/awssm"
+	"github.com/vaultferry/vaultferry/test/awsfake"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+func awsStore(ns string, fake *awsfake.Server, auth *vfv1alpha1.AWSAuth, role string) *vfv1alpha1.SecretStore {
+	return &vfv1alpha1.SecretStore{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "aws"},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{AWS: &vfv1alpha1.AWSProvider{
+			Region: fake.Region, Endpoint: fake.URL, Role: role, Auth: auth,
+		}}},
+	}
+}
+
+func mustCreate(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := env.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %s: %v", o.GetName(), err)
+		}
+	}
+}
+
+func forceSync(t *testing.T, es *vfv1alpha1.ExternalSecret, value string) {
+	t.Helper()
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(es), es); err != nil {
+		t.Fatal(err)
+	}
+	before := es.DeepCopy()
+	es.Annotations = map[string]string{vfv1alpha1.ForceSyncAnnotation: value}
+	if err := env.Client.Patch(context.Background(), es, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitSynced(t *testing.T, es *vfv1alpha1.ExternalSecret, notName string) *vfv1alpha1.ExternalSecret {
+	t.Helper()
+	return operator.WaitFor(t, env.Client, es, "synced", func(es *vfv1alpha1.ExternalSecret) bool {
+		return operator.HasReason(es.Status.Conditions, metav1.ConditionTrue, vfv1alpha1.SyncedReason) &&
+			es.Status.SyncedForceSync == es.Annotations[vfv1alpha1.ForceSyncAnnotation] &&
+			es.Status.CurrentSecretName != "" && es.Status.CurrentSecretName != notName
+	})
+}
+
+func secretData(t *testing.T, ns, name string) map[string][]byte {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Data
+}
+
+func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
+	testenv.Require(t, env)
+	fake := awsfake.New(accessKeyID, secretAccessKey)
+	t.Cleanup(fake.Close)
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(awssm.New(awssm.WithHTTPClient(fake.Client())))})
+	ns := env.Namespace(t, nil)
+	fake.Put("app/db", `{"username":"app","password":"aws-one"}`)
+
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "aws-creds"},
+		StringData: map[string]string{"id": accessKeyID, "secret": secretAccessKey}}
+	store := awsStore(ns, fake, &vfv1alpha1.AWSAuth{SecretRef: &vfv1alpha1.AWSSecretRef{
+		AccessKeyIDSecretRef:     vfv1alpha1.SecretKeySelector{Name: "aws-creds", Key: "id"},
+		SecretAccessKeySecretRef: vfv1alpha1.SecretKeySelector{Name: "aws-creds", Key: "secret"},
+	}}, "")
+	latest := fixtures.ExternalSecret(ns, "db", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithExtract("app/db"))
+	mustCreate(t, creds, store, latest)
+
+	first := waitSynced(t, latest, "")
+	v1 := first.Status.CurrentSecretName
+	if got := string(secretData(t, ns, v1)["password"]); got != "aws-one" {
+		t.Fatalf("synced password %q", got)
+	}
+	if first.Status.Versions[0].SourceVersions["app/db"] == "" {
+		t.Errorf("the AWS version id is not recorded in status.versions: %+v", first.Status.Versions)
+	}
+
+	// Rotation: a new AWSCURRENT gives a new immutable version.
+	fake.Put("app/db", `{"username":"app","password":"aws-two"}`)
+	forceSync(t, latest, "rotate")
+	v2 := waitSynced(t, latest, v1).Status.CurrentSecretName
+	if got := string(secretData(t, ns, v2)["password"]); got != "aws-two" {
+		t.Fatalf("after rotation the password is %q", got)
+	}
+
+	// Pinning AWSPREVIOUS reads the earlier value.
+	previous := fixtures.ExternalSecret(ns, "db-previous", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithData("password", "app/db", "password"))
+	previous.Spec.Data[0].RemoteRef.Version = "AWSPREVIOUS"
+	mustCreate(t, previous)
+	pinned := waitSynced(t, previous, "").Status.CurrentSecretName
+	if got := string(secretData(t, ns, pinned)["password"]); got != "aws-one" {
+		t.Fatalf("AWSPREVIOUS gave %q", got)
+	}
+
+	// Each error class sets its own reason; the synced version stays.
+	for code, reason := range map[string]string{
+		"ResourceNotFoundException": vfv1alpha1.NotFoundReason,
+		"AccessDeniedException":     vfv1alpha1.ForbiddenReason,
+		"ThrottlingException":       vfv1alpha1.ThrottledReason,
+		"InternalServiceError":      vfv1alpha1.UnavailableReason,
+	} {
+		t.Run(code, func(t *testing.T) {
+			status := 400
+			if code == "InternalServiceError" {
+				status = 500
+			}
+			fake.Fail("app/db", code, status)
+			defer fake.Fail("app/db", "", 0)
+			forceSync(t, latest, code)
+			es := operator.WaitForReason(t, env.Client, latest, metav1.ConditionFalse, reason)
+			if es.Status.CurrentSecretName != v2 {
+				t.Errorf("current version moved on failure")
+			}
+		})
+	}
+	operator.AssertNoLeak(t, env.Client, ns, "aws-one", "aws-two", secretAccessKey)
+}
+
+// The web identity path asks the API server for a ServiceAccount token and
+// hands exactly that token to STS, then signs with the role's credentials.
+func TestWebIdentityUsesATokenRequestToken(t *testing.T) {
+	testenv.Require(t, env)
+	fake := awsfake.New(accessKeyID, secretAccessKey)
+	t.Cleanup(fake.Close)
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(awssm.New(awssm.WithHTTPClient(fake.Client())))})
+	ns := env.Namespace(t, nil)
+	fake.Put("app/token", "irsa-value")
+	role := "arn:aws:iam::123456789012:role/app"
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sa"}}
+	store := awsStore(ns, fake, &vfv1alpha1.AWSAuth{JWT: &vfv1alpha1.AWSJWTAuth{ServiceAccountRef: vfv1alpha1.ServiceAccountSelector{Name: "app-sa"}}}, role)
+	es := fixtures.ExternalSecret(ns, "token", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithData("token", "app/token", ""))
+	mustCreate(t, sa, store, es)
+
+	current := waitSynced(t, es, "").Status.CurrentSecretName
+	if got := string(secretData(t, ns, current)["token"]); got != "irsa-value" {
+		t.Fatalf("synced %q", got)
+	}
+	calls := fake.WebIdentityCalls()
+	if len(calls) == 0 {
+		t.Fatal("STS AssumeRoleWithWebIdentity was never called")
+	}
+	if calls[0].RoleARN != role {
+		t.Errorf("assumed role %q, want %q", calls[0].RoleARN, role)
+	}
+	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: calls[0].Token, Audiences: []string{awssm.DefaultAudience}}}
+	if err := env.Client.Create(context.Background(), review); err != nil {
+		t.Fatal(err)
+	}
+	if !review.Status.Authenticated || review.Status.User.Username != "system:serviceaccount:"+ns+":app-sa" {
+		t.Fatalf("the token given to STS is not the ServiceAccount's TokenRequest token: %+v", review.Status)
+	}
+	if caller := fake.LastCaller(); !strings.HasPrefix(caller, "ASIAFAKE") {
+		t.Errorf("Secrets Manager was called as %q, want the role's temporary credentials", caller)
+	}
+}
