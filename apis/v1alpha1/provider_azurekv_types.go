@@ -55,9 +55,15 @@ type AzureKVProvider struct {
 }
 
 // AzureAuthSecretRef points at a service principal's credentials.
+// +kubebuilder:validation:XValidation:rule="has(self.clientSecret) != has(self.clientCertificate)",message="set exactly one of clientSecret or clientCertificate"
 type AzureAuthSecretRef struct {
 	// ClientID holds the application (client) id.
 	ClientID SecretKeySelector `json:"clientId"`
 	// ClientSecret holds the client secret.
-	ClientSecret SecretKeySelector `json:"clientSecret"`
+	// +optional
+	ClientSecret *SecretKeySelector `json:"clientSecret,omitempty"`
+	// ClientCertificate holds a PEM client certificate with its private key,
+	// used instead of a client secret.
+	// +optional
+	ClientCertificate *SecretKeySelector `json:"clientCertificate,omitempty"`
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/awssm"
+	"github.com/vaultferry/vaultferry/providers/azurekv"
 	"github.com/vaultferry/vaultferry/providers/fake"
 )
 
@@ -84,7 +85,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	o.Registry = providers.MustNewRegistry(fake.New(), awssm.New())
+	o.Registry = providers.MustNewRegistry(fake.New(), awssm.New(), azurekv.New())
 	o.Metrics = metrics.New(crmetrics.Registry)
 	if err := controllers.Setup(ctx, mgr, o.Config); err != nil {
 		return err

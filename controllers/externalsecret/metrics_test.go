@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vaultferry/vaultferry/controllers"
 	"github.com/vaultferry/vaultferry/controllers/metrics"
@@ -28,7 +27,28 @@ func TestMetricsFollowTheExternalSecretLifecycle(t *testing.T) {
 	create(t, es)
 	synced(t, es, "")
 
-	series := func() int { return testutil.CollectAndCount(reg, "vaultferry_externalsecret_ready") }
+	// The operator also syncs other tests' ExternalSecrets: count this namespace's series.
+	seriesOf := func(name string) int {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range families {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "namespace" && l.GetValue() == ns {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	series := func() int { return seriesOf("vaultferry_externalsecret_ready") }
 	if n := series(); n != 1 {
 		t.Fatalf("%d ready series after the sync, want 1", n)
 	}
@@ -43,7 +63,7 @@ func TestMetricsFollowTheExternalSecretLifecycle(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for _, name := range []string{"vaultferry_sync_total", "vaultferry_externalsecret_versions", "vaultferry_externalsecret_last_sync_timestamp_seconds"} {
-		if n := testutil.CollectAndCount(reg, name); n != 0 {
+		if n := seriesOf(name); n != 0 {
 			t.Errorf("%s keeps %d series of the deleted ExternalSecret", name, n)
 		}
 	}

@@ -136,16 +136,9 @@ func readyStore(t *testing.T, namespace, name string, data ...vfv1alpha1.FakePro
 	})
 }
 
-// synced waits until es is Ready with its latest spec and force-sync
-// request answered, on a current version other than notName.
 func synced(t *testing.T, es *vfv1alpha1.ExternalSecret, notName string) *vfv1alpha1.ExternalSecret {
 	t.Helper()
-	return operator.WaitFor(t, env.Client, es, "a synced version", func(es *vfv1alpha1.ExternalSecret) bool {
-		return operator.HasReason(es.Status.Conditions, metav1.ConditionTrue, vfv1alpha1.SyncedReason) &&
-			es.Status.ObservedGeneration == es.Generation &&
-			es.Status.SyncedForceSync == es.Annotations[vfv1alpha1.ForceSyncAnnotation] &&
-			es.Status.CurrentSecretName != "" && es.Status.CurrentSecretName != notName
-	})
+	return operator.WaitSynced(t, env.Client, es, notName)
 }
 
 func getSecret(t *testing.T, namespace, name string) *corev1.Secret {

@@ -9,7 +9,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers"
@@ -34,45 +33,6 @@ func awsStore(ns string, fake *awsfake.Server, auth *vfv1alpha1.AWSAuth, role st
 	}
 }
 
-func mustCreate(t *testing.T, objs ...client.Object) {
-	t.Helper()
-	for _, o := range objs {
-		if err := env.Client.Create(context.Background(), o); err != nil {
-			t.Fatalf("creating %s: %v", o.GetName(), err)
-		}
-	}
-}
-
-func forceSync(t *testing.T, es *vfv1alpha1.ExternalSecret, value string) {
-	t.Helper()
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(es), es); err != nil {
-		t.Fatal(err)
-	}
-	before := es.DeepCopy()
-	es.Annotations = map[string]string{vfv1alpha1.ForceSyncAnnotation: value}
-	if err := env.Client.Patch(context.Background(), es, client.MergeFrom(before)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func waitSynced(t *testing.T, es *vfv1alpha1.ExternalSecret, notName string) *vfv1alpha1.ExternalSecret {
-	t.Helper()
-	return operator.WaitFor(t, env.Client, es, "synced", func(es *vfv1alpha1.ExternalSecret) bool {
-		return operator.HasReason(es.Status.Conditions, metav1.ConditionTrue, vfv1alpha1.SyncedReason) &&
-			es.Status.SyncedForceSync == es.Annotations[vfv1alpha1.ForceSyncAnnotation] &&
-			es.Status.CurrentSecretName != "" && es.Status.CurrentSecretName != notName
-	})
-}
-
-func secretData(t *testing.T, ns, name string) map[string][]byte {
-	t.Helper()
-	s := &corev1.Secret{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
-		t.Fatal(err)
-	}
-	return s.Data
-}
-
 func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
 	testenv.Require(t, env)
 	fake := awsfake.New(accessKeyID, secretAccessKey)
@@ -88,11 +48,11 @@ func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
 		SecretAccessKeySecretRef: vfv1alpha1.SecretKeySelector{Name: "aws-creds", Key: "secret"},
 	}}, "")
 	latest := fixtures.ExternalSecret(ns, "db", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithExtract("app/db"))
-	mustCreate(t, creds, store, latest)
+	operator.Create(t, env.Client, creds, store, latest)
 
-	first := waitSynced(t, latest, "")
+	first := operator.WaitSynced(t, env.Client, latest, "")
 	v1 := first.Status.CurrentSecretName
-	if got := string(secretData(t, ns, v1)["password"]); got != "aws-one" {
+	if got := string(operator.SecretData(t, env.Client, ns, v1)["password"]); got != "aws-one" {
 		t.Fatalf("synced password %q", got)
 	}
 	if first.Status.Versions[0].SourceVersions["app/db"] == "" {
@@ -101,18 +61,18 @@ func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
 
 	// Rotation: a new AWSCURRENT gives a new immutable version.
 	fake.Put("app/db", `{"username":"app","password":"aws-two"}`)
-	forceSync(t, latest, "rotate")
-	v2 := waitSynced(t, latest, v1).Status.CurrentSecretName
-	if got := string(secretData(t, ns, v2)["password"]); got != "aws-two" {
+	operator.ForceSync(t, env.Client, latest)
+	v2 := operator.WaitSynced(t, env.Client, latest, v1).Status.CurrentSecretName
+	if got := string(operator.SecretData(t, env.Client, ns, v2)["password"]); got != "aws-two" {
 		t.Fatalf("after rotation the password is %q", got)
 	}
 
 	// Pinning AWSPREVIOUS reads the earlier value.
 	previous := fixtures.ExternalSecret(ns, "db-previous", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithData("password", "app/db", "password"))
 	previous.Spec.Data[0].RemoteRef.Version = "AWSPREVIOUS"
-	mustCreate(t, previous)
-	pinned := waitSynced(t, previous, "").Status.CurrentSecretName
-	if got := string(secretData(t, ns, pinned)["password"]); got != "aws-one" {
+	operator.Create(t, env.Client, previous)
+	pinned := operator.WaitSynced(t, env.Client, previous, "").Status.CurrentSecretName
+	if got := string(operator.SecretData(t, env.Client, ns, pinned)["password"]); got != "aws-one" {
 		t.Fatalf("AWSPREVIOUS gave %q", got)
 	}
 
@@ -130,7 +90,7 @@ func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
 			}
 			fake.Fail("app/db", code, status)
 			defer fake.Fail("app/db", "", 0)
-			forceSync(t, latest, code)
+			operator.ForceSync(t, env.Client, latest)
 			es := operator.WaitForReason(t, env.Client, latest, metav1.ConditionFalse, reason)
 			if es.Status.CurrentSecretName != v2 {
 				t.Errorf("current version moved on failure")
@@ -153,10 +113,10 @@ func TestWebIdentityUsesATokenRequestToken(t *testing.T) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sa"}}
 	store := awsStore(ns, fake, &vfv1alpha1.AWSAuth{JWT: &vfv1alpha1.AWSJWTAuth{ServiceAccountRef: vfv1alpha1.ServiceAccountSelector{Name: "app-sa"}}}, role)
 	es := fixtures.ExternalSecret(ns, "token", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithData("token", "app/token", ""))
-	mustCreate(t, sa, store, es)
+	operator.Create(t, env.Client, sa, store, es)
 
-	current := waitSynced(t, es, "").Status.CurrentSecretName
-	if got := string(secretData(t, ns, current)["token"]); got != "irsa-value" {
+	current := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
+	if got := string(operator.SecretData(t, env.Client, ns, current)["token"]); got != "irsa-value" {
 		t.Fatalf("synced %q", got)
 	}
 	calls := fake.WebIdentityCalls()

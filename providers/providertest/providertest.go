@@ -31,9 +31,9 @@ type Harness struct {
 // Run runs the conformance suite.
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
-	v1 := h.Seed(t, "conformance/db", []byte(`{"user":"app","password":"first"}`))
-	h.Seed(t, "conformance/db", []byte(`{"user":"app","password":"second"}`))
-	h.Seed(t, "conformance/plain", []byte("just text"))
+	v1 := h.Seed(t, "conformance-db", []byte(`{"user":"app","password":"first"}`))
+	h.Seed(t, "conformance-db", []byte(`{"user":"app","password":"second"}`))
+	h.Seed(t, "conformance-plain", []byte("just text"))
 
 	newClient := func(t *testing.T) providers.Client {
 		t.Helper()
@@ -50,13 +50,13 @@ func Run(t *testing.T, h Harness) {
 	}
 
 	t.Run("get returns the latest version", func(t *testing.T) {
-		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/plain"})
+		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance-plain"})
 		if err != nil || string(s.Value) != "just text" {
 			t.Fatalf("GetSecret = %q, %v; want the seeded text", s.Value, err)
 		}
 	})
 	t.Run("a JSON value yields its properties", func(t *testing.T) {
-		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/db"})
+		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance-db"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func Run(t *testing.T, h Harness) {
 		if h.NoVersions {
 			t.Skip("backend has no versions")
 		}
-		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/db", Version: v1})
+		s, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance-db", Version: v1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("a missing key is NotFound", func(t *testing.T) {
-		_, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance/absent"})
+		_, err := newClient(t).GetSecret(ctx, providers.Ref{Key: "conformance-absent"})
 		if !errors.Is(err, providers.ErrNotFound) {
 			t.Fatalf("error = %v, want ErrNotFound", err)
 		}
@@ -89,7 +89,7 @@ func Run(t *testing.T, h Harness) {
 		if err == nil {
 			defer func() { _ = c.Close(ctx) }()
 			if err = c.Check(ctx); err == nil {
-				_, err = c.GetSecret(ctx, providers.Ref{Key: "conformance/plain"})
+				_, err = c.GetSecret(ctx, providers.Ref{Key: "conformance-plain"})
 			}
 		}
 		if !errors.Is(err, providers.ErrForbidden) {
