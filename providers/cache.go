@@ -120,11 +120,15 @@ func keyFor(store vfv1alpha1.GenericStore, namespace string) cacheKey {
 func (c *ClientCache) fresh(ctx context.Context, key cacheKey, store vfv1alpha1.GenericStore) Client {
 	c.mu.Lock()
 	e := c.entries[key]
+	var checkedAt time.Time
+	if e != nil {
+		checkedAt = e.checkedAt // written under the lock by concurrent rechecks
+	}
 	c.mu.Unlock()
 	if e == nil || e.uid != store.GetUID() || e.generation != store.GetGeneration() {
 		return nil
 	}
-	if c.now().Sub(e.checkedAt) < c.recheck {
+	if c.now().Sub(checkedAt) < c.recheck {
 		return e.client
 	}
 	if !depsUnchanged(ctx, c.kube, e.deps) {
