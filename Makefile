@@ -5,7 +5,8 @@ SHELL := /usr/bin/env bash
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
 HELM_VERSION             ?= v3.19.0
-# The kube-apiserver/kubectl release is pinned in hack/tools/kube/go.mod (k8s.io/kubernetes v1.37.2).
+# The kube-apiserver/kubectl release is pinned in hack/tools/kube/go.mod (k8s.io/kubernetes v1.37.2),
+# the Vault release in hack/tools/vault/go.mod (github.com/hashicorp/vault v1.14.2).
 
 BIN        := $(CURDIR)/bin
 export KUBEBUILDER_ASSETS ?= $(BIN)/k8s
@@ -13,6 +14,7 @@ export PATH := $(BIN):$(PATH)
 CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 HELM           := $(BIN)/helm
+VAULT          := $(BIN)/vault
 GO_TEST_FLAGS  ?= -race -count=1
 TEST_TIMEOUT   ?= 25m
 
@@ -72,7 +74,7 @@ test-unit: ## Only the tests that need no test peers.
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: test-peers
-test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) ## Install the real test peers and tools: kube-apiserver, etcd, kubectl, helm, Prometheus.
+test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) $(VAULT) ## Install the real test peers and tools: kube-apiserver, etcd, kubectl, helm, Vault, Prometheus.
 	hack/install-apt.sh prometheus:prometheus promtool:prometheus
 
 .PHONY: helm-lint
@@ -121,6 +123,12 @@ $(KUBEBUILDER_ASSETS)/etcd:
 	hack/install-apt.sh etcd:etcd-server
 	mkdir -p $(KUBEBUILDER_ASSETS)
 	ln -sf $$(command -v etcd) $@
+
+# Vault from the Go module proxy (about 6 minutes the first time); see hack/build-vault.sh.
+$(VAULT): hack/tools/vault/go.mod hack/build-vault.sh
+	mkdir -p $(BIN)
+	hack/build-vault.sh $(BIN)
+	touch $(VAULT)
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the slow-to-build test peers).

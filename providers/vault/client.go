@@ -1,0 +1,249 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+const (
+	// tokenLifetime is the lifetime asked for Kubernetes auth JWTs.
+	tokenLifetime = 10 * time.Minute
+	// renewBefore is how long before expiry a token is renewed.
+	renewBefore = 30 * time.Second
+	// expiresAtMetadata is the custom_metadata key read as the secret's expiry (RFC 3339).
+	expiresAtMetadata = "expires_at"
+)
+
+type client struct {
+	api   *vaultapi.Client
+	spec  *vfv1alpha1.VaultProvider
+	login func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error)
+
+	mu        sync.Mutex
+	expiresAt time.Time // zero: a static token, never renewed
+	renewable bool
+	issued    bool // the token came from a login and is revoked on Close
+	closed    bool
+}
+
+// relogin obtains a new token.
+func (c *client) relogin(ctx context.Context) error {
+	secret, token, err := c.login(ctx, c.api)
+	if err != nil {
+		return classify(err, "logging in")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if secret != nil && secret.Auth != nil {
+		token = secret.Auth.ClientToken
+		c.issued = true
+		c.renewable = secret.Auth.Renewable
+		c.expiresAt = time.Time{}
+		if secret.Auth.LeaseDuration > 0 {
+			c.expiresAt = time.Now().Add(time.Duration(secret.Auth.LeaseDuration) * time.Second)
+		}
+	}
+	if token == "" {
+		return providers.Errorf(providers.ErrForbidden, "vault: login returned no token")
+	}
+	c.api.SetToken(token)
+	return nil
+}
+
+// ensureToken renews a token close to expiry while renewable, and logs in
+// again when it cannot be renewed.
+func (c *client) ensureToken(ctx context.Context) error {
+	c.mu.Lock()
+	due := !c.expiresAt.IsZero() && time.Until(c.expiresAt) < renewBefore
+	renewable := c.renewable
+	c.mu.Unlock()
+	if !due {
+		return nil
+	}
+	if renewable {
+		if s, err := c.api.Auth().Token().RenewSelfWithContext(ctx, 0); err == nil && s != nil && s.Auth != nil {
+			c.mu.Lock()
+			c.expiresAt = time.Now().Add(time.Duration(s.Auth.LeaseDuration) * time.Second)
+			c.renewable = s.Auth.Renewable
+			c.mu.Unlock()
+			return nil
+		}
+	}
+	return c.relogin(ctx)
+}
+
+// do runs a request; a 403 triggers one re-login and one retry, not a loop.
+func (c *client) do(ctx context.Context, what string, call func() (*vaultapi.Secret, error)) (*vaultapi.Secret, error) {
+	if err := c.ensureToken(ctx); err != nil {
+		return nil, err
+	}
+	s, err := call()
+	if statusOf(err) == http.StatusForbidden && c.canRelogin() {
+		if lerr := c.relogin(ctx); lerr != nil {
+			return nil, lerr
+		}
+		s, err = call()
+	}
+	if err != nil {
+		return nil, classify(err, what)
+	}
+	return s, nil
+}
+
+func (c *client) canRelogin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.issued
+}
+
+func (c *client) mount() string { return orDefault(c.spec.Path, "secret") }
+
+func (c *client) kvV2() bool { return c.spec.Version != vfv1alpha1.VaultKVv1 }
+
+func (c *client) GetSecret(ctx context.Context, ref providers.Ref) (providers.Secret, error) {
+	key := strings.Trim(ref.Key, "/")
+	if !c.kvV2() {
+		if ref.Version != "" {
+			return providers.Secret{}, providers.Errorf(providers.ErrInvalid, "vault: KV v1 has no versions; remove version from %q", key)
+		}
+		s, err := c.do(ctx, fmt.Sprintf("reading %q", key), func() (*vaultapi.Secret, error) {
+			return c.api.Logical().ReadWithContext(ctx, c.mount()+"/"+key)
+		})
+		if err != nil {
+			return providers.Secret{}, err
+		}
+		if s == nil || s.Data == nil {
+			return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: %q not found", key)
+		}
+		return encode(s.Data, "", nil)
+	}
+	params := map[string][]string{}
+	if ref.Version != "" {
+		if _, err := strconv.Atoi(ref.Version); err != nil {
+			return providers.Secret{}, providers.Errorf(providers.ErrInvalid, "vault: KV v2 version of %q must be a number", key)
+		}
+		params["version"] = []string{ref.Version}
+	}
+	s, err := c.do(ctx, fmt.Sprintf("reading %q", key), func() (*vaultapi.Secret, error) {
+		return c.api.Logical().ReadWithDataWithContext(ctx, c.mount()+"/data/"+key, params)
+	})
+	if err != nil {
+		return providers.Secret{}, err
+	}
+	if s == nil || s.Data == nil {
+		return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: %q not found", key)
+	}
+	meta, _ := s.Data["metadata"].(map[string]any)
+	version := ""
+	if meta != nil {
+		version = fmt.Sprint(meta["version"])
+		if n, ok := meta["version"].(json.Number); ok {
+			version = n.String()
+		}
+		if destroyed, _ := meta["destroyed"].(bool); destroyed {
+			return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: version %s of %q was destroyed", version, key)
+		}
+		if deleted, _ := meta["deletion_time"].(string); deleted != "" {
+			return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: version %s of %q was deleted", version, key)
+		}
+	}
+	data, _ := s.Data["data"].(map[string]any)
+	if data == nil {
+		return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: %q has no data at version %s (deleted?)", key, version)
+	}
+	return encode(data, version, expiryOf(meta))
+}
+
+// encode returns a KV secret's data as a JSON object, so that property
+// extraction and dataFrom work the same for every provider.
+func encode(data map[string]any, version string, expires *time.Time) (providers.Secret, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return providers.Secret{}, providers.Errorf(providers.ErrInvalid, "vault: secret data cannot be encoded")
+	}
+	return providers.Secret{Value: b, Version: version, ExpiresAt: expires}, nil
+}
+
+func expiryOf(meta map[string]any) *time.Time {
+	custom, _ := meta["custom_metadata"].(map[string]any)
+	raw, _ := custom[expiresAtMetadata].(string)
+	if raw == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+func (c *client) Check(ctx context.Context) error {
+	_, err := c.do(ctx, "looking up the token", func() (*vaultapi.Secret, error) {
+		return c.api.Auth().Token().LookupSelfWithContext(ctx)
+	})
+	return err
+}
+
+// Close revokes a token obtained by login; a static token is left alone.
+func (c *client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	issued := c.issued
+	c.mu.Unlock()
+	if issued {
+		_ = c.api.Auth().Token().RevokeSelfWithContext(ctx, "")
+	}
+	return nil
+}
+
+func statusOf(err error) int {
+	var respErr *vaultapi.ResponseError
+	if errors.As(err, &respErr) {
+		return respErr.StatusCode
+	}
+	return 0
+}
+
+// classify maps Vault errors to provider error classes. Vault's error
+// messages are kept out: they can echo request data.
+func classify(err error, what string) error {
+	var already interface{ Unwrap() error }
+	if providers.Classify(err) != providers.ClassOther && errors.As(err, &already) {
+		return err
+	}
+	status := statusOf(err)
+	var respErr *vaultapi.ResponseError
+	sealed := errors.As(err, &respErr) && strings.Contains(strings.Join(respErr.Errors, " "), "sealed")
+	switch {
+	case sealed:
+		return providers.Errorf(providers.ErrUnavailable, "vault: %s: Vault is sealed", what)
+	case status == http.StatusNotFound:
+		return providers.Errorf(providers.ErrNotFound, "vault: %s: not found", what)
+	case status == http.StatusForbidden, status == http.StatusUnauthorized:
+		return providers.Errorf(providers.ErrForbidden, "vault: %s: permission denied", what)
+	case status == http.StatusTooManyRequests, status == http.StatusPreconditionFailed:
+		return providers.Errorf(providers.ErrThrottled, "vault: %s: HTTP %d", what, status)
+	case status == http.StatusBadRequest:
+		return providers.Errorf(providers.ErrInvalid, "vault: %s: bad request", what)
+	case status >= 500:
+		return providers.Errorf(providers.ErrUnavailable, "vault: %s: HTTP %d", what, status)
+	default:
+		return providers.Errorf(providers.ErrUnavailable, "vault: %s: could not reach Vault", what)
+	}
+}

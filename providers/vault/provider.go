@@ -1,0 +1,155 @@
+// Package vault is the HashiCorp Vault provider: KV v1 and v2 secrets engines,
+// authenticated with a static token, AppRole, or Kubernetes auth (a
+// TokenRequest token of a ServiceAccount, so tenants can log in as themselves).
+package vault
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers"
+)
+
+// ownTokenFile is the operator pod's own ServiceAccount token, used by
+// Kubernetes auth when the store names no ServiceAccount.
+const ownTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// Provider serves VaultProvider specs.
+type Provider struct{}
+
+var _ providers.Provider = (*Provider)(nil)
+
+// New returns the Vault provider.
+func New() *Provider { return &Provider{} }
+
+// Name is "vault".
+func (*Provider) Name() string { return "vault" }
+
+// Validate checks the vault block without network I/O.
+func (*Provider) Validate(store vfv1alpha1.GenericStore) ([]string, error) {
+	spec := store.GetSpec().Provider.Vault
+	if spec == nil {
+		return nil, providers.Errorf(providers.ErrInvalid, "store has no vault provider block")
+	}
+	if !strings.HasPrefix(spec.Server, "http://") && !strings.HasPrefix(spec.Server, "https://") {
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: server must be an http(s) URL")
+	}
+	if spec.Version != "" && spec.Version != vfv1alpha1.VaultKVv1 && spec.Version != vfv1alpha1.VaultKVv2 {
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: version must be v1 or v2")
+	}
+	a := spec.Auth
+	n := 0
+	for _, set := range []bool{a.TokenSecretRef != nil, a.AppRole != nil, a.Kubernetes != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: set exactly one auth method")
+	}
+	return nil, nil
+}
+
+// NewClient logs in once; the client renews or re-issues its token as needed.
+func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore, kube providers.Kube, namespace string) (providers.Client, error) {
+	if _, err := p.Validate(store); err != nil {
+		return nil, err
+	}
+	spec := store.GetSpec().Provider.Vault
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = spec.Server
+	cfg.MaxRetries = 1
+	if len(spec.CABundle) > 0 {
+		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACertBytes: spec.CABundle}); err != nil {
+			return nil, providers.Errorf(providers.ErrInvalid, "vault: caBundle: %v", err)
+		}
+	}
+	api, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: %v", err)
+	}
+	api.ClearToken()
+	if spec.Namespace != "" {
+		api.SetNamespace(spec.Namespace)
+	}
+	c := &client{api: api, spec: spec, login: loginFunc(spec, kube, namespace)}
+	if err := c.relogin(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loginFunc returns how this store obtains a token.
+func loginFunc(spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace string) func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error) {
+	a := spec.Auth
+	switch {
+	case a.TokenSecretRef != nil:
+		return func(ctx context.Context, _ *vaultapi.Client) (*vaultapi.Secret, string, error) {
+			token, err := providers.ReadSecretKey(ctx, kube, *a.TokenSecretRef, namespace)
+			if err != nil {
+				return nil, "", fmt.Errorf("vault: token: %w", err)
+			}
+			return nil, strings.TrimSpace(string(token)), nil
+		}
+	case a.AppRole != nil:
+		return func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error) {
+			roleID := a.AppRole.RoleID
+			if a.AppRole.RoleRef != nil {
+				b, err := providers.ReadSecretKey(ctx, kube, *a.AppRole.RoleRef, namespace)
+				if err != nil {
+					return nil, "", fmt.Errorf("vault: AppRole role id: %w", err)
+				}
+				roleID = string(b)
+			}
+			secretID, err := providers.ReadSecretKey(ctx, kube, a.AppRole.SecretRef, namespace)
+			if err != nil {
+				return nil, "", fmt.Errorf("vault: AppRole secret id: %w", err)
+			}
+			s, err := api.Logical().WriteWithContext(ctx, "auth/"+orDefault(a.AppRole.Path, "approle")+"/login",
+				map[string]any{"role_id": roleID, "secret_id": string(secretID)})
+			return s, "", err
+		}
+	default:
+		k := a.Kubernetes
+		return func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error) {
+			jwt, err := kubernetesJWT(ctx, k, kube, namespace)
+			if err != nil {
+				return nil, "", err
+			}
+			s, err := api.Logical().WriteWithContext(ctx, "auth/"+orDefault(k.MountPath, "kubernetes")+"/login",
+				map[string]any{"role": k.Role, "jwt": jwt})
+			return s, "", err
+		}
+	}
+}
+
+// kubernetesJWT is a short-lived TokenRequest token of the named
+// ServiceAccount (namespace-less: the one resolving references), or the
+// operator's own token.
+func kubernetesJWT(ctx context.Context, k *vfv1alpha1.VaultKubernetesAuth, kube providers.Kube, namespace string) (string, error) {
+	if k.ServiceAccountRef == nil {
+		b, err := os.ReadFile(ownTokenFile)
+		if err != nil {
+			return "", providers.Errorf(providers.ErrForbidden, "vault: reading the operator's own ServiceAccount token: %v", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	sa := k.ServiceAccountRef
+	ns := namespace
+	if sa.Namespace != "" {
+		ns = sa.Namespace
+	}
+	return kube.ServiceAccountToken(ctx, ns, sa.Name, sa.Audiences, tokenLifetime)
+}
+
+func orDefault(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return strings.Trim(s, "/")
+}
