@@ -1,0 +1,199 @@
+// Package vaultdev runs a real Vault dev server (bin/vault, built by `make
+// test-peers`) on 127.0.0.1 for tests, with a file audit log so tests can
+// count what Vault itself saw.
+package vaultdev
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+// RootToken is the dev server's root token.
+const RootToken = "vaultferry-root"
+
+// Server is a running Vault dev server.
+type Server struct {
+	Addr   string // http://127.0.0.1:port
+	Client *vaultapi.Client
+	audit  string
+	cmd    *exec.Cmd
+	logs   *strings.Builder
+	args   []string
+}
+
+// Start runs a dev server for the test and stops it at cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := filepath.Join(testenv.RepoRoot(), "bin", "vault")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("vault missing at %s: run 'make test-peers'", bin)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	s := &Server{Addr: "http://" + addr, audit: filepath.Join(t.TempDir(), "audit.log"),
+		args: []string{"server", "-dev", "-dev-listen-address=" + addr, "-dev-root-token-id=" + RootToken, "-dev-no-store-token"}}
+	s.cmd = s.start(t, bin)
+	t.Cleanup(s.Stop)
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = s.Addr
+	if s.Client, err = vaultapi.NewClient(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s.Client.SetToken(RootToken)
+	s.waitReady(t)
+	if _, err := s.Client.Logical().Write("sys/audit/file", map[string]any{"type": "file", "options": map[string]any{"file_path": s.audit}}); err != nil {
+		t.Fatalf("enabling the audit log: %v", err)
+	}
+	return s
+}
+
+func (s *Server) start(t testing.TB, bin string) *exec.Cmd {
+	t.Helper()
+	s.logs = &strings.Builder{}
+	cmd := exec.Command(bin, s.args...)
+	cmd.Env = append(os.Environ(), "VAULT_DISABLE_MLOCK=true", "HOME="+t.TempDir())
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func (s *Server) waitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if h, err := s.Client.Sys().Health(); err == nil && h.Initialized && !h.Sealed {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("vault dev server not ready:\n%s", s.logs.String())
+}
+
+// Stop stops the server.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// Seal seals the server; Unseal with UnsealKey reverses it.
+func (s *Server) Seal(t testing.TB) {
+	t.Helper()
+	if err := s.Client.Sys().Seal(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// UnsealKey returns the dev server's unseal key, printed at start.
+func (s *Server) UnsealKey(t testing.TB) string {
+	t.Helper()
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimSpace(line), "Unseal Key: "); ok {
+			return k
+		}
+	}
+	t.Fatal("no unseal key in the dev server output")
+	return ""
+}
+
+// Unseal unseals the server.
+func (s *Server) Unseal(t testing.TB, key string) {
+	t.Helper()
+	if _, err := s.Client.Sys().Unseal(key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PutKV writes data as a new version at path under the KV v2 mount "secret"
+// and returns the version number.
+func (s *Server) PutKV(t testing.TB, path string, data map[string]any) string {
+	t.Helper()
+	sec, err := s.Client.Logical().Write("secret/data/"+path, map[string]any{"data": data})
+	if err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+	return fmt.Sprint(sec.Data["version"])
+}
+
+// Write writes a raw Vault path (mounts, policies, roles).
+func (s *Server) Write(t testing.TB, path string, data map[string]any) *vaultapi.Secret {
+	t.Helper()
+	sec, err := s.Client.Logical().Write(path, data)
+	if err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+	return sec
+}
+
+// Logins counts successful login requests Vault's audit log recorded for an auth mount path.
+func (s *Server) Logins(t testing.TB, mount string) int {
+	t.Helper()
+	f, err := os.Open(s.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		var entry struct {
+			Type    string `json:"type"`
+			Request struct {
+				Path string `json:"path"`
+			} `json:"request"`
+			Auth *struct {
+				ClientToken string `json:"client_token"`
+			} `json:"auth"`
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(sc.Bytes(), &entry) != nil {
+			continue
+		}
+		if entry.Type == "response" && entry.Request.Path == "auth/"+mount+"/login" && entry.Error == "" && entry.Auth != nil && entry.Auth.ClientToken != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// Requests counts the requests Vault's audit log recorded for a path prefix.
+func (s *Server) Requests(t testing.TB, prefix string) int {
+	t.Helper()
+	b, err := os.ReadFile(s.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		var entry struct {
+			Type    string `json:"type"`
+			Request struct {
+				Path string `json:"path"`
+			} `json:"request"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Type == "request" && strings.HasPrefix(entry.Request.Path, prefix) {
+			n++
+		}
+	}
+	return n
+}
