@@ -23,6 +23,7 @@ import (
 	"github.com/vaultferry/vaultferry/providers/awssm"
 	"github.com/vaultferry/vaultferry/providers/azurekv"
 	"github.com/vaultferry/vaultferry/providers/fake"
+	"github.com/vaultferry/vaultferry/providers/vault"
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
@@ -85,7 +86,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	o.Registry = providers.MustNewRegistry(fake.New(), awssm.New(), azurekv.New())
+	o.Registry = providers.MustNewRegistry(fake.New(), vault.New(), awssm.New(), azurekv.New())
 	o.Metrics = metrics.New(crmetrics.Registry)
 	if err := controllers.Setup(ctx, mgr, o.Config); err != nil {
 		return err

@@ -1,0 +1,229 @@
+package vault_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/vault"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
+	"github.com/vaultferry/vaultferry/test/vaultdev"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+const readPolicy = `path "secret/*" { capabilities = ["read"] }
+path "kv1/*" { capabilities = ["read"] }`
+
+func startAll(t *testing.T) *vaultdev.Server {
+	t.Helper()
+	testenv.Require(t, env)
+	v := vaultdev.Start(t)
+	v.Write(t, "sys/policies/acl/read", map[string]any{"policy": readPolicy})
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New())})
+	return v
+}
+
+func vaultStore(ns, server string, auth vfv1alpha1.VaultAuth) *vfv1alpha1.SecretStore {
+	return &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault"},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
+			Server: server, Path: "secret", Version: vfv1alpha1.VaultKVv2, Auth: auth}}}}
+}
+
+func vaultES(ns, name, key, property string) *vfv1alpha1.ExternalSecret {
+	return fixtures.ExternalSecret(ns, name, fixtures.WithStore(vfv1alpha1.SecretStoreKind, "vault"), fixtures.WithData("password", key, property))
+}
+
+// appRoleStore enables AppRole, creates a role with the read policy and a
+// secret id, and returns a store logging in with them.
+func appRoleStore(t *testing.T, v *vaultdev.Server, ns string) *vfv1alpha1.SecretStore {
+	t.Helper()
+	v.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
+	v.Write(t, "auth/approle/role/vaultferry", map[string]any{"token_policies": "read", "token_ttl": "1h"})
+	secretID := v.Write(t, "auth/approle/role/vaultferry/secret-id", map[string]any{})
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "approle"},
+		StringData: map[string]string{"secret-id": fmt.Sprint(secretID.Data["secret_id"])}}
+	operator.Create(t, env.Client, creds)
+	r, err := v.Client.Logical().Read("auth/approle/role/vaultferry/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
+		RoleID: fmt.Sprint(r.Data["role_id"]), SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "secret-id"}}})
+}
+
+func TestKVv2SyncRotatePinAndKVv1(t *testing.T) {
+	v := startAll(t)
+	ns := env.Namespace(t, nil)
+	first := v.PutKV(t, "apps/db", map[string]any{"password": "vault-one", "nested": map[string]any{"user": "app"}})
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault-token"}, StringData: map[string]string{"token": vaultdev.RootToken}}
+	store := vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token"}})
+	es := vaultES(ns, "db", "apps/db", "password")
+	nested := vaultES(ns, "nested", "apps/db", "nested.user")
+	operator.Create(t, env.Client, creds, store, es, nested)
+
+	synced := operator.WaitSynced(t, env.Client, es, "")
+	v1 := synced.Status.CurrentSecretName
+	if got := string(operator.SecretData(t, env.Client, ns, v1)["password"]); got != "vault-one" {
+		t.Fatalf("synced %q", got)
+	}
+	if synced.Status.Versions[0].SourceVersions["apps/db"] != first {
+		t.Errorf("KV version not recorded: %+v", synced.Status.Versions[0].SourceVersions)
+	}
+	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, nested, "").Status.CurrentSecretName)["password"]); got != "app" {
+		t.Errorf("dotted property gave %q", got)
+	}
+
+	// Rotation: a new KV version gives a new immutable version; the old one stays.
+	v.PutKV(t, "apps/db", map[string]any{"password": "vault-two"})
+	operator.ForceSync(t, env.Client, es)
+	v2 := operator.WaitSynced(t, env.Client, es, v1).Status.CurrentSecretName
+	if got := string(operator.SecretData(t, env.Client, ns, v2)["password"]); got != "vault-two" {
+		t.Fatalf("after rotation %q", got)
+	}
+	operator.SecretData(t, env.Client, ns, v1) // still there
+
+	// Pinned KV version.
+	pinned := vaultES(ns, "pinned", "apps/db", "password")
+	pinned.Spec.Data[0].RemoteRef.Version = first
+	operator.Create(t, env.Client, pinned)
+	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, pinned, "").Status.CurrentSecretName)["password"]); got != "vault-one" {
+		t.Errorf("pinned version gave %q", got)
+	}
+
+	// KV v1.
+	v.Write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
+	v.Write(t, "kv1/legacy", map[string]any{"password": "v1-value"})
+	storeV1 := vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token"}})
+	storeV1.Name, storeV1.Spec.Provider.Vault.Path, storeV1.Spec.Provider.Vault.Version = "vault-v1", "kv1", vfv1alpha1.VaultKVv1
+	legacy := fixtures.ExternalSecret(ns, "legacy", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "vault-v1"), fixtures.WithData("password", "legacy", "password"))
+	operator.Create(t, env.Client, storeV1, legacy)
+	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, legacy, "").Status.CurrentSecretName)["password"]); got != "v1-value" {
+		t.Errorf("KV v1 gave %q", got)
+	}
+	operator.AssertNoLeak(t, env.Client, ns, "vault-one", "vault-two", vaultdev.RootToken)
+}
+
+// 50 ExternalSecrets on one AppRole store: Vault's own audit log shows one login.
+func TestAppRoleLogsInOnceForFiftyExternalSecrets(t *testing.T) {
+	v := startAll(t)
+	ns := env.Namespace(t, nil)
+	v.PutKV(t, "apps/shared", map[string]any{"password": "shared"})
+	store := appRoleStore(t, v, ns)
+	operator.Create(t, env.Client, store)
+	ess := make([]*vfv1alpha1.ExternalSecret, 50)
+	for i := range ess {
+		ess[i] = vaultES(ns, fmt.Sprintf("app-%d", i), "apps/shared", "password")
+		operator.Create(t, env.Client, ess[i])
+	}
+	for _, es := range ess {
+		operator.WaitSynced(t, env.Client, es, "")
+	}
+	if n := v.Logins(t, "approle"); n != 1 {
+		t.Fatalf("Vault's audit log shows %d AppRole logins for 50 syncs, want 1", n)
+	}
+	reads := v.Requests(t, "secret/data/apps/shared")
+	t.Logf("50 syncs of one key made %d reads", reads)
+}
+
+// Kubernetes auth against the envtest API server: Vault reviews the tenant
+// ServiceAccount's TokenRequest token with TokenReview.
+func TestKubernetesAuthWithTenantServiceAccount(t *testing.T) {
+	v := startAll(t)
+	ns := env.Namespace(t, nil)
+	ctx := context.Background()
+	v.PutKV(t, "apps/k8s", map[string]any{"password": "from-k8s-auth"})
+
+	reviewer := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault-reviewer"}}
+	tenant := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vault-reviewer-" + ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-reviewer", Namespace: ns}}}
+	operator.Create(t, env.Client, reviewer, tenant, binding)
+	tr := &authenticationv1.TokenRequest{}
+	if err := env.Client.SubResource("token").Create(ctx, reviewer, tr); err != nil {
+		t.Fatal(err)
+	}
+	v.Write(t, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
+	v.Write(t, "auth/kubernetes/config", map[string]any{
+		"kubernetes_host": env.Config.Host, "kubernetes_ca_cert": string(env.Config.CAData), "token_reviewer_jwt": tr.Status.Token,
+	})
+	v.Write(t, "auth/kubernetes/role/tenant", map[string]any{
+		"bound_service_account_names": "app", "bound_service_account_namespaces": ns, "token_policies": "read", "token_ttl": "1h",
+	})
+	store := vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{Kubernetes: &vfv1alpha1.VaultKubernetesAuth{
+		Role: "tenant", ServiceAccountRef: &vfv1alpha1.ServiceAccountSelector{Name: "app"}}})
+	es := vaultES(ns, "k8s", "apps/k8s", "password")
+	operator.Create(t, env.Client, store, es)
+	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName)["password"]); got != "from-k8s-auth" {
+		t.Fatalf("synced %q", got)
+	}
+	if n := v.Logins(t, "kubernetes"); n != 1 {
+		t.Errorf("%d kubernetes logins, want 1", n)
+	}
+
+	// Another ServiceAccount of the namespace is refused by Vault's role binding.
+	other := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "intruder"}}
+	operator.Create(t, env.Client, other)
+	refused := vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{Kubernetes: &vfv1alpha1.VaultKubernetesAuth{
+		Role: "tenant", ServiceAccountRef: &vfv1alpha1.ServiceAccountSelector{Name: "intruder"}}})
+	refused.Name = "intruder-store"
+	operator.Create(t, env.Client, refused)
+	operator.WaitFor(t, env.Client, refused, "Forbidden", func(s *vfv1alpha1.SecretStore) bool {
+		return operator.HasReason(s.Status.Conditions, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
+	})
+}
+
+// Sealing Vault makes syncs Unavailable and deletes nothing; unsealing recovers.
+func TestSealedVaultIsUnavailableThenRecovers(t *testing.T) {
+	v := startAll(t)
+	ns := env.Namespace(t, nil)
+	v.PutKV(t, "apps/seal", map[string]any{"password": "before-seal"})
+	store := appRoleStore(t, v, ns)
+	es := vaultES(ns, "seal", "apps/seal", "password")
+	operator.Create(t, env.Client, store, es)
+	current := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
+	key := v.UnsealKey(t)
+
+	v.Seal(t)
+	operator.ForceSync(t, env.Client, es)
+	got := operator.WaitForReason(t, env.Client, es, metav1.ConditionFalse, vfv1alpha1.UnavailableReason)
+	if cond := operator.Condition(got.Status.Conditions, vfv1alpha1.ReadyCondition); cond == nil || !contains(cond.Message, "sealed") {
+		t.Errorf("the condition does not say Vault is sealed: %+v", cond)
+	}
+	if string(operator.SecretData(t, env.Client, ns, current)["password"]) != "before-seal" {
+		t.Fatal("the synced version changed while Vault was sealed")
+	}
+
+	v.Unseal(t, key)
+	v.PutKV(t, "apps/seal", map[string]any{"password": "after-unseal"})
+	operator.ForceSync(t, env.Client, es)
+	next := operator.WaitSynced(t, env.Client, es, current).Status.CurrentSecretName
+	if string(operator.SecretData(t, env.Client, ns, next)["password"]) != "after-unseal" {
+		t.Fatal("did not recover after unseal")
+	}
+	list := &corev1.SecretList{}
+	if err := env.Client.List(context.Background(), list, client.InNamespace(ns), client.MatchingLabels{vfv1alpha1.ExternalSecretLabel: "seal"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 2 {
+		t.Errorf("%d versions after the outage, want 2 (before and after)", len(list.Items))
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
