@@ -37,6 +37,15 @@ type VaultProvider struct {
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`
 
+	// CAProvider reads the CA bundle from a Secret or ConfigMap key instead.
+	// +optional
+	CAProvider *CAProvider `json:"caProvider,omitempty"`
+
+	// ClientTLSSecretRef names a kubernetes.io/tls Secret (tls.crt, tls.key)
+	// presented as the client certificate to Vault.
+	// +optional
+	ClientTLSSecretRef *SecretReference `json:"clientTLSSecretRef,omitempty"`
+
 	// Auth selects how the operator logs in. Exactly one method must be set.
 	Auth VaultAuth `json:"auth"`
 }
@@ -95,4 +104,20 @@ type VaultKubernetesAuth struct {
 	// operator's own ServiceAccount token is used.
 	// +optional
 	ServiceAccountRef *ServiceAccountSelector `json:"serviceAccountRef,omitempty"`
+}
+
+// CAProvider points at a CA bundle in a Secret or ConfigMap.
+type CAProvider struct {
+	// Type of the object holding the bundle.
+	// +kubebuilder:validation:Enum=Secret;ConfigMap
+	Type string `json:"type"`
+	// Name of the Secret or ConfigMap.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Key holding the PEM bundle.
+	// +kubebuilder:validation:MinLength=1
+	Key string `json:"key"`
+	// Namespace of the object; ClusterSecretStore only.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 }

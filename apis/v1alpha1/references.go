@@ -48,3 +48,14 @@ type ServiceAccountSelector struct {
 	// +kubebuilder:validation:MaxItems=10
 	Audiences []string `json:"audiences,omitempty"`
 }
+
+// SecretReference names a whole Secret.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Namespace of the Secret; ClusterSecretStore only.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}

@@ -1,11 +1,27 @@
 package vault_test
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -51,4 +67,173 @@ func TestConformance(t *testing.T) {
 			return tokenStore(v.Addr, "not-a-token")
 		},
 	})
+}
+
+// Provider behaviour against a real dev server beyond the conformance suite.
+func TestVaultSpecifics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Vault dev server")
+	}
+	ctx := context.Background()
+
+	t.Run("TLS with the CA from a Secret; without it, Unavailable", func(t *testing.T) {
+		v := vaultdev.StartTLS(t)
+		v.PutKV(t, "tls/db", map[string]any{"password": "over-tls"})
+		store, kube, ns := tokenStore(v.Addr, vaultdev.RootToken)
+		untrusting, err := vault.New().NewClient(ctx, store, kube, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := untrusting.GetSecret(ctx, providers.Ref{Key: "tls/db"}); !errors.Is(err, providers.ErrUnavailable) {
+			t.Fatalf("without the CA: %v, want Unavailable", err)
+		}
+		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-ca"}, Data: map[string][]byte{"ca.crt": v.CA(t)}}
+		token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-token"}, Data: map[string][]byte{"token": []byte(vaultdev.RootToken)}}
+		kube = providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(ca, token).Build(), nil)
+		store.GetSpec().Provider.Vault.CAProvider = &vfv1alpha1.CAProvider{Type: "Secret", Name: "vault-ca", Key: "ca.crt"}
+		c, err := vault.New().NewClient(ctx, store, kube, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.GetSecret(ctx, providers.Ref{Key: "tls/db"})
+		if err != nil || !strings.Contains(string(s.Value), "over-tls") {
+			t.Fatalf("read over TLS: %q %v", s.Value, err)
+		}
+	})
+
+	v := vaultdev.Start(t)
+	store, kube, ns := tokenStore(v.Addr, vaultdev.RootToken)
+	c, err := vault.New().NewClient(ctx, store, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("deleted and destroyed versions are NotFound, saying so", func(t *testing.T) {
+		v.PutKV(t, "gone/db", map[string]any{"password": "one"})
+		v.PutKV(t, "gone/db", map[string]any{"password": "two"})
+		v.Write(t, "secret/delete/gone/db", map[string]any{"versions": []int{1}})
+		v.Write(t, "secret/destroy/gone/db", map[string]any{"versions": []int{2}})
+		for version, word := range map[string]string{"1": "deleted", "2": "destroyed"} {
+			_, err := c.GetSecret(ctx, providers.Ref{Key: "gone/db", Version: version})
+			if !errors.Is(err, providers.ErrNotFound) || !strings.Contains(err.Error(), word) {
+				t.Errorf("version %s: %v, want NotFound saying %q", version, err, word)
+			}
+		}
+	})
+
+	t.Run("custom_metadata expires_at is the expiry", func(t *testing.T) {
+		v.PutKV(t, "expiring/db", map[string]any{"password": "x"})
+		v.Write(t, "secret/metadata/expiring/db", map[string]any{"custom_metadata": map[string]any{"expires_at": "2031-01-02T03:04:05Z"}})
+		s, err := c.GetSecret(ctx, providers.Ref{Key: "expiring/db"})
+		if err != nil || s.ExpiresAt == nil || s.ExpiresAt.Year() != 2031 {
+			t.Fatalf("ExpiresAt = %v, %v", s.ExpiresAt, err)
+		}
+	})
+
+	t.Run("a login token is renewed near expiry and revoked on Close", func(t *testing.T) {
+		v.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
+		v.Write(t, "auth/approle/role/short", map[string]any{"token_ttl": "20s", "token_max_ttl": "1h"})
+		roleID, err := v.Client.Logical().Read("auth/approle/role/short/role-id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secretID := v.Write(t, "auth/approle/role/short/secret-id", map[string]any{})
+		creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(fmt.Sprint(secretID.Data["secret_id"]))}}
+		akube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+		astore := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
+			Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
+				Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
+					RoleID: fmt.Sprint(roleID.Data["role_id"]), SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "id"}}}}}}}
+		ac, err := vault.New().NewClient(ctx, astore, akube, "team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The token's 20s TTL is inside the renewal window: the next call renews instead of logging in.
+		if err := ac.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := v.Requests(t, "auth/token/renew-self"); n < 1 {
+			t.Errorf("the token was not renewed (%d renew-self requests)", n)
+		}
+		if n := v.Logins(t, "approle"); n != 1 {
+			t.Errorf("%d logins, want 1: renewal must not re-issue", n)
+		}
+		if err := ac.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := ac.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := v.Requests(t, "auth/token/revoke-self"); n != 1 {
+			t.Errorf("%d revoke-self requests after Close, want 1", n)
+		}
+	})
+}
+
+// A Vault behind a listener that requires client certificates: the store's
+// clientTLSSecretRef certificate is presented (a local TLS server stands in
+// for the listener; what is tested is the TLS handshake).
+func TestClientCertificateIsPresented(t *testing.T) {
+	ctx := context.Background()
+	clientCert, clientKey := selfSigned(t, "vaultferry-client")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(clientCert)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "no client certificate", http.StatusForbidden)
+			return
+		}
+		_, _ = w.Write([]byte(`{"data":{"data":{"password":"mtls"},"metadata":{"version":1}}}`))
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+	objs := []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-token"}, Data: map[string][]byte{"token": []byte("t")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "client-tls"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: clientCert, corev1.TLSPrivateKeyKey: clientKey}},
+	}
+	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(objs...).Build(), nil)
+	store, _, ns := tokenStore(srv.URL, "t")
+	spec := store.GetSpec().Provider.Vault
+	spec.CABundle = serverCA
+	c, err := vault.New().NewClient(ctx, store, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetSecret(ctx, providers.Ref{Key: "x"}); err == nil {
+		t.Fatal("the handshake succeeded without a client certificate")
+	}
+	spec.ClientTLSSecretRef = &vfv1alpha1.SecretReference{Name: "client-tls"}
+	c, err = vault.New().NewClient(ctx, store, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.GetSecret(ctx, providers.Ref{Key: "x"})
+	if err != nil || !strings.Contains(string(s.Value), "mtls") {
+		t.Fatalf("with the client certificate: %q, %v", s.Value, err)
+	}
+}
+
+func selfSigned(t *testing.T, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }

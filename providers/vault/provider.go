@@ -5,11 +5,15 @@ package vault
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
 	vaultapi "github.com/hashicorp/vault/api"
+	corev1 "k8s.io/api/core/v1"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
@@ -64,10 +68,8 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = spec.Server
 	cfg.MaxRetries = 1
-	if len(spec.CABundle) > 0 {
-		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACertBytes: spec.CABundle}); err != nil {
-			return nil, providers.Errorf(providers.ErrInvalid, "vault: caBundle: %v", err)
-		}
+	if err := configureTLS(ctx, cfg, spec, kube, namespace); err != nil {
+		return nil, err
 	}
 	api, err := vaultapi.NewClient(cfg)
 	if err != nil {
@@ -82,6 +84,65 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 		return nil, err
 	}
 	return c, nil
+}
+
+// configureTLS trusts the store's CA bundle (inline or from a Secret or
+// ConfigMap) and presents its client certificate, if any.
+func configureTLS(ctx context.Context, cfg *vaultapi.Config, spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace string) error {
+	ca := spec.CABundle
+	if p := spec.CAProvider; p != nil {
+		ns := namespace
+		if p.Namespace != "" {
+			ns = p.Namespace
+		}
+		var err error
+		if ca, err = readCA(ctx, kube, p, ns); err != nil {
+			return err
+		}
+	}
+	if len(ca) > 0 {
+		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACertBytes: ca}); err != nil {
+			return providers.Errorf(providers.ErrInvalid, "vault: CA bundle: %v", err)
+		}
+	}
+	if ref := spec.ClientTLSSecretRef; ref != nil {
+		ns := namespace
+		if ref.Namespace != "" {
+			ns = ref.Namespace
+		}
+		s := &corev1.Secret{}
+		if err := kube.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: ref.Name}, s); err != nil {
+			return providers.Errorf(providers.ErrForbidden, "vault: client TLS Secret %s/%s: %v", ns, ref.Name, err)
+		}
+		cert, err := tls.X509KeyPair(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
+		if err != nil {
+			return providers.Errorf(providers.ErrInvalid, "vault: client TLS Secret %s/%s has no valid tls.crt/tls.key", ns, ref.Name)
+		}
+		transport, ok := cfg.HttpClient.Transport.(*http.Transport)
+		if !ok {
+			return providers.Errorf(providers.ErrInvalid, "vault: cannot set a client certificate on this HTTP transport")
+		}
+		transport.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	}
+	return nil
+}
+
+func readCA(ctx context.Context, kube providers.Kube, p *vfv1alpha1.CAProvider, ns string) ([]byte, error) {
+	if p.Type == "ConfigMap" {
+		cm := &corev1.ConfigMap{}
+		if err := kube.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: p.Name}, cm); err != nil {
+			return nil, providers.Errorf(providers.ErrForbidden, "vault: CA ConfigMap %s/%s: %v", ns, p.Name, err)
+		}
+		if v, ok := cm.Data[p.Key]; ok {
+			return []byte(v), nil
+		}
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: CA ConfigMap %s/%s has no key %q", ns, p.Name, p.Key)
+	}
+	ca, err := providers.ReadSecretKey(ctx, kube, vfv1alpha1.SecretKeySelector{Name: p.Name, Key: p.Key}, ns)
+	if err != nil {
+		return nil, fmt.Errorf("vault: CA Secret: %w", err)
+	}
+	return ca, nil
 }
 
 // loginFunc returns how this store obtains a token.

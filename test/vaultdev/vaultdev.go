@@ -28,13 +28,19 @@ type Server struct {
 	Addr   string // http://127.0.0.1:port
 	Client *vaultapi.Client
 	audit  string
+	tlsDir string
 	cmd    *exec.Cmd
 	logs   *strings.Builder
 	args   []string
 }
 
 // Start runs a dev server for the test and stops it at cleanup.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartTLS runs a dev server serving TLS with a CA of its own (CA() returns it).
+func StartTLS(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
 	bin := filepath.Join(testenv.RepoRoot(), "bin", "vault")
 	if _, err := os.Stat(bin); err != nil {
@@ -48,10 +54,21 @@ func Start(t testing.TB) *Server {
 	_ = l.Close()
 	s := &Server{Addr: "http://" + addr, audit: filepath.Join(t.TempDir(), "audit.log"),
 		args: []string{"server", "-dev", "-dev-listen-address=" + addr, "-dev-root-token-id=" + RootToken, "-dev-no-store-token"}}
+	if useTLS {
+		s.tlsDir = t.TempDir()
+		s.Addr = "https://" + addr
+		s.args = append(s.args, "-dev-tls", "-dev-tls-cert-dir="+s.tlsDir)
+	}
 	s.cmd = s.start(t, bin)
 	t.Cleanup(s.Stop)
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = s.Addr
+	if useTLS {
+		s.waitForFile(t, filepath.Join(s.tlsDir, "vault-ca.pem"))
+		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACertBytes: s.CA(t)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if s.Client, err = vaultapi.NewClient(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +102,28 @@ func (s *Server) waitReady(t testing.TB) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("vault dev server not ready:\n%s", s.logs.String())
+}
+
+// CA is the PEM CA certificate of a TLS dev server.
+func (s *Server) CA(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.tlsDir, "vault-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (s *Server) waitForFile(t testing.TB, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("vault did not write %s:\n%s", path, s.logs.String())
 }
 
 // Stop stops the server.
