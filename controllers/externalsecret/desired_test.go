@@ -205,7 +205,9 @@ func TestAdmission(t *testing.T) {
 		"a regex must match the name": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team"}}}, false, nil, nil},
 		"allowedKeys with {namespace}": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"},
 			AllowedKeys: []string{"tenants/{namespace}/*", "shared/**"}}}, true,
-			[]string{"tenants/team-a/db", "shared/x/y"}, []string{"tenants/team-b/db", "tenants/team-a/x/y", "other"}},
+			[]string{"tenants/team-a/db", "shared/x/y", "TENANTS/Team-A/db"},
+			[]string{"tenants/team-b/db", "tenants/team-a/x/y", "other", "tenants/team-a/../team-b/x", "tenants//team-b/x",
+				"tenants/team-a/%2e%2e/team-b", "tenants/%74eam-a/x", "tenants/team-a/./db", "shared/..", "tenants\\team-a\\db", "tenants/team-a/"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -98,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !r.refreshDue(es, owned) {
+	if !r.refreshDue(es, owned) && !r.lostAdmission(ctx, es) {
 		before := es.DeepCopy()
 		result, err := r.collect(ctx, es, owned, es.Status.CurrentSecretName)
 		return result, errors.Join(err, r.patchStatus(ctx, before, es))
@@ -148,6 +148,17 @@ func (r *Reconciler) refreshDue(es *vfv1alpha1.ExternalSecret, owned []corev1.Se
 		return true
 	}
 	return r.untilRefresh(es) <= 0
+}
+
+// lostAdmission reports whether a ClusterSecretStore no longer admits es's
+// namespace (its labels or the store's conditions changed since the last
+// sync): then es is re-evaluated now, not at its next refresh.
+func (r *Reconciler) lostAdmission(ctx context.Context, es *vfv1alpha1.ExternalSecret) bool {
+	if es.StoreKind() != vfv1alpha1.ClusterSecretStoreKind {
+		return false
+	}
+	_, err := r.resolveStore(ctx, es)
+	return requeue.As(err, "").Reason == vfv1alpha1.ForbiddenReason
 }
 
 // untilRefresh is the time left until the next scheduled fetch; negative when

@@ -50,6 +50,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 			builder.WithPredicates(storeReadinessChanged())).
 		Watches(&vfv1alpha1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
 			builder.WithPredicates(storeReadinessChanged())).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clusterStoreUsersIn),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: concurrency,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retryBaseDelay, retryMaxDelay),
@@ -72,6 +74,23 @@ func (r *Reconciler) dependants(ctx context.Context, o client.Object) []reconcil
 	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for _, es := range list.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
+	}
+	return reqs
+}
+
+// clusterStoreUsersIn lists a namespace's ExternalSecrets that use a
+// ClusterSecretStore: a label change can admit or expel them.
+func (r *Reconciler) clusterStoreUsersIn(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &vfv1alpha1.ExternalSecretList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ExternalSecrets of namespace", "namespace", o.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, es := range list.Items {
+		if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
+		}
 	}
 	return reqs
 }

@@ -135,7 +135,7 @@ func conditionMatches(c vfv1alpha1.ClusterSecretStoreCondition, ns *corev1.Names
 // * within one, ? one character; everything else is literal.
 func keyGlob(pattern string) *regexp.Regexp {
 	var b strings.Builder
-	b.WriteString("^")
+	b.WriteString("(?i)^") // backends such as Key Vault compare names case-insensitively
 	for i := 0; i < len(pattern); i++ {
 		switch {
 		case strings.HasPrefix(pattern[i:], "**"):
@@ -158,11 +158,32 @@ func (s *resolvedStore) checkKeyAllowed(key string) error {
 	if s.allowedKeys == nil {
 		return nil
 	}
+	forbidden := func(why string) error {
+		return requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
+			fmt.Errorf("remote key %q %s ClusterSecretStore %q allows this namespace", key, why, s.store.GetName()))
+	}
+	if !isCleanKey(key) {
+		return forbidden("is not a clean path (no '..', '.', '//', '%' escapes or backslashes), as required for the keys")
+	}
 	for _, re := range s.allowedKeys {
 		if re.MatchString(key) {
 			return nil
 		}
 	}
-	return requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
-		fmt.Errorf("remote key %q is outside the keys ClusterSecretStore %q allows this namespace", key, s.store.GetName()))
+	return forbidden("is outside the keys")
+}
+
+// isCleanKey accepts only keys that every backend reads as written: no
+// percent-escapes, backslashes, empty, "." or ".." segments. Anything else
+// could name a different secret than the allowedKeys pattern saw.
+func isCleanKey(key string) bool {
+	if key == "" || strings.ContainsAny(key, "%\\") {
+		return false
+	}
+	for _, seg := range strings.Split(strings.TrimPrefix(key, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

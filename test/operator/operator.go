@@ -4,23 +4,26 @@
 package operator
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	"github.com/vaultferry/vaultferry/controllers"
 	"github.com/vaultferry/vaultferry/test/testenv"
@@ -31,7 +34,7 @@ const Namespace = "vaultferry-system"
 
 var (
 	logsOnce sync.Once
-	logs     lockedBuffer
+	logs     testenv.SyncBuffer
 )
 
 // CapturedLogs returns everything the operator logged in this test binary.
@@ -51,6 +54,47 @@ type Running struct {
 // ends or Stop is called. cfg.Namespace defaults to Namespace.
 func Start(t testing.TB, env *testenv.Env, cfg controllers.Config) *Running {
 	t.Helper()
+	return start(t, env, env.Config, cfg)
+}
+
+// ServiceAccount is the identity StartWithShippedRBAC runs the operator as.
+const ServiceAccount = "vaultferry"
+
+// StartWithShippedRBAC runs the operator as its ServiceAccount, bound to
+// exactly the ClusterRole shipped in config/rbac/role.yaml, by impersonation:
+// whatever the operator does beyond that role fails as it would in a cluster.
+func StartWithShippedRBAC(t testing.TB, env *testenv.Env, cfg controllers.Config) *Running {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{}
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = "vaultferry-manager-under-test"
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ServiceAccount, Namespace: Namespace}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %s: %v", o.GetName(), err)
+		}
+	}
+	impersonated := rest.CopyConfig(env.Config)
+	impersonated.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + Namespace + ":" + ServiceAccount,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + Namespace, "system:authenticated"},
+	}
+	return start(t, env, impersonated, cfg)
+}
+
+func start(t testing.TB, env *testenv.Env, restConfig *rest.Config, cfg controllers.Config) *Running {
+	t.Helper()
 	captureLogs()
 	if cfg.Namespace == "" {
 		cfg.Namespace = Namespace
@@ -61,7 +105,7 @@ func Start(t testing.TB, env *testenv.Env, cfg controllers.Config) *Running {
 		cancel()
 		t.Fatalf("creating operator namespace: %v", err)
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -109,21 +153,4 @@ func captureLogs() {
 		}
 		ctrl.SetLogger(zap.New(zap.WriteTo(out), zap.UseDevMode(true)))
 	})
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

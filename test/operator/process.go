@@ -19,7 +19,7 @@ type Process struct {
 	// MetricsURL and ProbeURL are the addresses it serves.
 	MetricsURL, ProbeURL string
 	cmd                  *exec.Cmd
-	logs                 *lockedBuffer
+	logs                 *testenv.SyncBuffer
 	exited               chan struct{} // closed when the process has exited
 	waitErr              error         // how it exited; read after exited is closed
 }
@@ -39,7 +39,7 @@ func BuildBinary(ctx context.Context, dir string) (string, error) {
 // /readyz answers. Its logs go to the returned Process (and to also, if set).
 func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer, extraArgs ...string) (*Process, error) {
 	metrics, probe := FreeAddr(), FreeAddr()
-	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{
 		"--kubeconfig", kubeconfig, "--namespace", Namespace,
 		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe,

@@ -30,7 +30,7 @@ type Server struct {
 	audit  string
 	tlsDir string
 	cmd    *exec.Cmd
-	logs   *strings.Builder
+	logs   *testenv.SyncBuffer
 	args   []string
 }
 
@@ -82,7 +82,7 @@ func start(t testing.TB, useTLS bool) *Server {
 
 func (s *Server) start(t testing.TB, bin string) *exec.Cmd {
 	t.Helper()
-	s.logs = &strings.Builder{}
+	s.logs = &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, s.args...)
 	cmd.Env = append(os.Environ(), "VAULT_DISABLE_MLOCK=true", "HOME="+t.TempDir())
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
