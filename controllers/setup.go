@@ -31,6 +31,14 @@ type Config struct {
 	SyncConcurrency, StoreConcurrency int
 	// Metrics receives sync, store and provider request outcomes; optional.
 	Metrics *metrics.Metrics
+	// ClusterStoreCredentialsNamespace, when set, is the only namespace
+	// ClusterSecretStores may read credential Secrets and ConfigMaps from.
+	ClusterStoreCredentialsNamespace string
+	// DisableClusterStores turns ClusterSecretStores off: they are not
+	// reconciled and ExternalSecrets using one are refused.
+	DisableClusterStores bool
+	// WatchNamespaces limits the operator to these namespaces (all when empty).
+	WatchNamespaces []string
 	// StoreWait and InUseRecheck override the ExternalSecret reconciler's
 	// defaults (tests shorten them).
 	StoreWait, InUseRecheck time.Duration
@@ -39,10 +47,19 @@ type Config struct {
 // CacheOptions caches only the operator's own Secrets, so memory does not
 // grow with unrelated Secrets in the cluster; credential Secrets and
 // conflicting names are read from the API server directly.
-func CacheOptions() cache.Options {
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+// With watchNamespaces, namespaced objects are watched only there (sharding
+// tenants across operator deployments).
+func CacheOptions(watchNamespaces ...string) cache.Options {
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"})},
 	}}
+	if len(watchNamespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range watchNamespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
 }
 
 // Setup loads (or creates) the hash key and registers every reconciler with mgr.
@@ -68,9 +85,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		observer, syncMetrics, storeMetrics = cfg.Metrics, cfg.Metrics, cfg.Metrics
 	}
 	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), observer)
+	clients.RestrictClusterStoreCredentials(cfg.ClusterStoreCredentialsNamespace)
 	events := mgr.GetEventRecorder("vaultferry")
 
-	for _, kind := range []string{vfv1alpha1.SecretStoreKind, vfv1alpha1.ClusterSecretStoreKind} {
+	kinds := []string{vfv1alpha1.SecretStoreKind, vfv1alpha1.ClusterSecretStoreKind}
+	if cfg.DisableClusterStores {
+		kinds = kinds[:1]
+	}
+	for _, kind := range kinds {
 		r := &secretstore.Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: cfg.Registry, Clients: clients, Events: events, Metrics: storeMetrics}
 		if err := r.SetupWithManager(mgr, max(cfg.StoreConcurrency, 1)); err != nil {
 			return fmt.Errorf("setting up %s controller: %w", kind, err)
@@ -79,6 +101,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	es := &externalsecret.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
 		Events: events, Metrics: syncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
+		DisableClusterStores: cfg.DisableClusterStores,
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)

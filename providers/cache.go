@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -41,6 +42,9 @@ type ClientCache struct {
 	observer Observer
 	now      func() time.Time
 	recheck  time.Duration
+	// clusterCredentials, when set, is the only namespace a
+	// ClusterSecretStore may read credential objects from.
+	clusterCredentials string
 
 	mu      sync.Mutex
 	entries map[cacheKey]*cacheEntry
@@ -51,6 +55,13 @@ type ClientCache struct {
 // from the API server (not through a label-filtered informer).
 func NewClientCache(registry *Registry, kube Kube, observer Observer) *ClientCache {
 	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, recheck: credentialRecheck, entries: map[cacheKey]*cacheEntry{}}
+}
+
+// RestrictClusterStoreCredentials makes ClusterSecretStores read Secrets and
+// ConfigMaps only in namespace (--cluster-store-credentials-namespace).
+// ServiceAccount tokens of tenants are not affected.
+func (c *ClientCache) RestrictClusterStoreCredentials(namespace string) {
+	c.clusterCredentials = namespace
 }
 
 // SetCredentialRecheck sets how often a cached client's credential objects
@@ -145,7 +156,11 @@ func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.
 	if err != nil {
 		return nil, err
 	}
-	rec := &recordingKube{Kube: c.kube}
+	kube := c.kube
+	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind && c.clusterCredentials != "" {
+		kube = &credentialsNamespaceKube{Kube: kube, namespace: c.clusterCredentials}
+	}
+	rec := &recordingKube{Kube: kube}
 	raw, err := p.NewClient(ctx, store, rec, namespace)
 	if err != nil {
 		return nil, err
@@ -276,4 +291,20 @@ func depsUnchanged(ctx context.Context, kube client.Reader, deps []credentialDep
 		}
 	}
 	return true
+}
+
+// credentialsNamespaceKube refuses reads of credential objects outside one namespace.
+type credentialsNamespaceKube struct {
+	Kube
+	namespace string
+}
+
+func (k *credentialsNamespaceKube) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	switch obj.(type) {
+	case *corev1.Secret, *corev1.ConfigMap:
+		if key.Namespace != k.namespace {
+			return Errorf(ErrForbidden, "ClusterSecretStores may read credentials only from namespace %q (--cluster-store-credentials-namespace), not %q", k.namespace, key.Namespace)
+		}
+	}
+	return k.Kube.Get(ctx, key, obj, opts...)
 }

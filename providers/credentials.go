@@ -21,8 +21,13 @@ func ReadSecretKey(ctx context.Context, kube client.Reader, ref vfv1alpha1.Secre
 	}
 	var s corev1.Secret
 	if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil, Errorf(ErrForbidden, "credential Secret %s/%s not found", ns, ref.Name)
+		case apierrors.IsForbidden(err):
+			return nil, Errorf(ErrForbidden, "the operator may not read credential Secret %s/%s", ns, ref.Name)
+		case Classify(err) != ClassOther: // already classified, e.g. by a namespace restriction
+			return nil, err
 		}
 		return nil, Errorf(ErrUnavailable, "reading credential Secret %s/%s: %v", ns, ref.Name, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -27,13 +29,16 @@ import (
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 type options struct {
 	controllers.Config
-	metricsAddr string
-	probeAddr   string
-	leaderElect bool
-	zap         zap.Options
+	metricsAddr   string
+	metricsSecure bool
+	probeAddr     string
+	leaderElect   bool
+	zap           zap.Options
 }
 
 func main() {
@@ -57,6 +62,13 @@ func parseFlags() options {
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.IntVar(&o.SyncConcurrency, "concurrency", 4, "ExternalSecrets synced in parallel.")
 	flag.IntVar(&o.StoreConcurrency, "store-concurrency", 2, "Stores validated in parallel, per kind.")
+	flag.StringVar(&o.ClusterStoreCredentialsNamespace, "cluster-store-credentials-namespace", "", "The only namespace ClusterSecretStores may read credential Secrets and ConfigMaps from (any, when empty).")
+	flag.BoolVar(&o.DisableClusterStores, "disable-cluster-stores", false, "Ignore ClusterSecretStores and refuse ExternalSecrets that use one.")
+	flag.Func("watch-namespaces", "Comma-separated namespaces to serve (all, when unset); for sharding tenants across operator deployments.", func(v string) error {
+		o.WatchNamespaces = strings.Split(v, ",")
+		return nil
+	})
+	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	return o
@@ -76,12 +88,12 @@ func run(ctx context.Context, o options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "vaultferry.io",
 		LeaderElectionNamespace: o.Namespace,
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   controllers.CacheOptions(o.WatchNamespaces...),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -99,4 +111,16 @@ func run(ctx context.Context, o options) error {
 	}
 	ctrl.Log.Info("Starting vaultferry", "namespace", o.Namespace, "providers", o.Registry.Names())
 	return mgr.Start(ctx)
+}
+
+// metricsOptions serves metrics over HTTPS with authentication and
+// authorization when --metrics-secure is set, as kubebuilder's scaffold does:
+// a scraper needs a token allowed to get the /metrics non-resource URL.
+func metricsOptions(o options) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: o.metricsAddr}
+	if o.metricsSecure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
 }

@@ -134,3 +134,35 @@ func TestTenantEscapesAreRefused(t *testing.T) {
 	}
 	operator.AssertNoLeak(t, env.Client, a, "secret-of-a", "secret-of-b")
 }
+
+func TestPlatformAdminFlags(t *testing.T) {
+	testenv.Require(t, env)
+	t.Run("--disable-cluster-stores refuses ExternalSecrets using one", func(t *testing.T) {
+		run := operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(fake.New()), DisableClusterStores: true})
+		defer run.Stop(t)
+		ns := env.Namespace(t, nil)
+		store := fixtures.FakeClusterStore("disabled-"+ns, nil, fixtures.FakeData("db", `{"password":"x"}`)...)
+		es := fixtures.ExternalSecret(ns, "app", fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name))
+		create(t, store, es)
+		got := operator.WaitForReason(t, env.Client, es, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
+		if msg := operator.Condition(got.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, "--disable-cluster-stores") {
+			t.Errorf("message %q does not say why", msg)
+		}
+	})
+	t.Run("--cluster-store-credentials-namespace confines credential reads", func(t *testing.T) {
+		run := operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(fake.New()), ClusterStoreCredentialsNamespace: operator.Namespace})
+		defer run.Stop(t)
+		ns := env.Namespace(t, nil)
+		credential := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "token"}, StringData: map[string]string{"token": "t"}}
+		store := fixtures.FakeClusterStore("confined-"+ns, nil, fixtures.FakeData("db", `{"password":"x"}`)...)
+		store.Spec.Provider.Fake.AuthSecretRef = &vfv1alpha1.SecretKeySelector{Name: "token", Key: "token", Namespace: ns}
+		store.Spec.Provider.Fake.Token = "t"
+		create(t, credential, store)
+		got := operator.WaitFor(t, env.Client, store, "Forbidden", func(s *vfv1alpha1.ClusterSecretStore) bool {
+			return operator.HasReason(s.Status.Conditions, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
+		})
+		if msg := operator.Condition(got.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, "--cluster-store-credentials-namespace") {
+			t.Errorf("message %q does not say why", msg)
+		}
+	})
+}

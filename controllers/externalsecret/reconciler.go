@@ -60,6 +60,9 @@ type Reconciler struct {
 	// Metrics is told about every sync; optional.
 	Metrics Recorder
 
+	// DisableClusterStores refuses ExternalSecrets that use a ClusterSecretStore.
+	DisableClusterStores bool
+
 	// StoreWait and InUseRecheck default to DefaultStoreWait and DefaultInUseRecheck.
 	StoreWait, InUseRecheck time.Duration
 	// Now is the clock; tests may replace it.

@@ -40,22 +40,24 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&vfv1alpha1.ExternalSecret{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{
 			CreateFunc: func(event.CreateEvent) bool { return false }, // we made it
 		})).
 		Watches(&vfv1alpha1.SecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
+			builder.WithPredicates(storeReadinessChanged()))
+	if !r.DisableClusterStores {
+		b = b.Watches(&vfv1alpha1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
 			builder.WithPredicates(storeReadinessChanged())).
-		Watches(&vfv1alpha1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
-			builder.WithPredicates(storeReadinessChanged())).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clusterStoreUsersIn),
-			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: concurrency,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retryBaseDelay, retryMaxDelay),
-		}).
+			Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clusterStoreUsersIn),
+				builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	}
+	return b.WithOptions(controller.Options{
+		MaxConcurrentReconciles: concurrency,
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retryBaseDelay, retryMaxDelay),
+	}).
 		Complete(r)
 }
 

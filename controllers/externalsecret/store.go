@@ -31,6 +31,10 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 	var store vfv1alpha1.GenericStore
 	key := client.ObjectKey{Name: ref.Name}
 	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
+		if r.DisableClusterStores {
+			return nil, requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
+				fmt.Errorf("ClusterSecretStores are disabled in this operator (--disable-cluster-stores): use a SecretStore in namespace %q", es.Namespace))
+		}
 		store = &vfv1alpha1.ClusterSecretStore{}
 	} else {
 		store = &vfv1alpha1.SecretStore{}

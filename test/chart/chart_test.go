@@ -141,7 +141,8 @@ func TestHelmInstall(t *testing.T) {
 		t.Errorf("pod security context: %+v", ps)
 	}
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"--leader-elect=true", "--concurrency=8", "--store-concurrency=4", "--metrics-bind-address=:9090", "--zap-encoder=json"} {
+	for _, want := range []string{"--leader-elect=true", "--concurrency=8", "--store-concurrency=4", "--metrics-bind-address=:9090", "--metrics-secure=true", "--zap-encoder=json",
+		"--cluster-store-credentials-namespace=vaultferry-system", "--watch-namespaces=payments,checkout"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %s", args, want)
 		}

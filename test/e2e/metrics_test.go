@@ -1,0 +1,88 @@
+// Package e2e runs the operator binary as a child process against the test
+// control plane.
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+// With --metrics-secure the metrics endpoint is HTTPS and only a caller
+// allowed to get /metrics (TokenReview + SubjectAccessReview) reads it.
+func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
+	testenv.Require(t, env)
+	ctx := context.Background()
+	if out, err := env.Kubectl(ctx, "create", "namespace", operator.Namespace); err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	bin, err := operator.BuildBinary(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := operator.StartBinary(ctx, bin, env.Kubeconfig, nil, "--metrics-secure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proc.Stop)
+	url := strings.Replace(proc.MetricsURL, "http://", "https://", 1)
+
+	scraper := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operator.Namespace, Name: "prometheus"}}
+	stranger := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operator.Namespace, Name: "stranger"}}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "vaultferry-metrics-reader"},
+		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vaultferry-metrics-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: operator.Namespace}}}
+	operator.Create(t, env.Client, scraper, stranger, role, binding)
+
+	scrape := func(token string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		// The endpoint's certificate is self-signed; what is tested is who may read.
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // see above
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	token := func(sa *corev1.ServiceAccount) string {
+		tr := &authenticationv1.TokenRequest{}
+		if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+
+	if code, _ := scrape(""); code != http.StatusUnauthorized {
+		t.Errorf("anonymous scrape: HTTP %d, want 401", code)
+	}
+	if code, _ := scrape(token(stranger)); code != http.StatusForbidden {
+		t.Errorf("scrape by a ServiceAccount without the metrics role: HTTP %d, want 403", code)
+	}
+	code, body := scrape(token(scraper))
+	if code != http.StatusOK || !strings.Contains(body, "# HELP") {
+		t.Errorf("authorized scrape: HTTP %d", code)
+	}
+}
