@@ -84,13 +84,15 @@ func (c *client) ensureToken(ctx context.Context) error {
 	return c.relogin(ctx)
 }
 
-// do runs a request; a 403 triggers one re-login and one retry, not a loop.
+// do runs a request. A 403 with a token Vault no longer knows (revoked,
+// expired) triggers one re-login and one retry, not a loop; a 403 from a
+// policy is returned as it is, without a login.
 func (c *client) do(ctx context.Context, what string, call func() (*vaultapi.Secret, error)) (*vaultapi.Secret, error) {
 	if err := c.ensureToken(ctx); err != nil {
 		return nil, err
 	}
 	s, err := call()
-	if statusOf(err) == http.StatusForbidden && c.canRelogin() {
+	if statusOf(err) == http.StatusForbidden && c.canRelogin() && c.tokenRevoked(ctx) {
 		if lerr := c.relogin(ctx); lerr != nil {
 			return nil, lerr
 		}
@@ -100,6 +102,12 @@ func (c *client) do(ctx context.Context, what string, call func() (*vaultapi.Sec
 		return nil, classify(err, what)
 	}
 	return s, nil
+}
+
+// tokenRevoked asks Vault whether the current token is still valid.
+func (c *client) tokenRevoked(ctx context.Context) bool {
+	_, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
+	return statusOf(err) == http.StatusForbidden
 }
 
 func (c *client) canRelogin() bool {

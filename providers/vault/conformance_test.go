@@ -237,3 +237,58 @@ func selfSigned(t *testing.T, cn string) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
+
+// A revoked login token is replaced by one new login, and a policy denial
+// does not cause a login at all.
+func TestRevokedTokenReloginsOncePolicyDenialNever(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Vault dev server")
+	}
+	ctx := context.Background()
+	v := vaultdev.Start(t)
+	v.PutKV(t, "allowed/db", map[string]any{"password": "x"})
+	v.PutKV(t, "denied/db", map[string]any{"password": "y"})
+	v.Write(t, "sys/policies/acl/allowed", map[string]any{"policy": `path "secret/data/allowed/*" { capabilities = ["read"] }`})
+	v.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
+	v.Write(t, "auth/approle/role/r", map[string]any{"token_policies": "allowed", "token_ttl": "1h"})
+	roleID, err := v.Client.Logical().Read("auth/approle/role/r/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretID := v.Write(t, "auth/approle/role/r/secret-id", map[string]any{})
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(fmt.Sprint(secretID.Data["secret_id"]))}}
+	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
+			Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
+				RoleID: fmt.Sprint(roleID.Data["role_id"]), SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "id"}}}}}}}
+	c, err := vault.New().NewClient(ctx, store, kube, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.GetSecret(ctx, providers.Ref{Key: "denied/db"}); !errors.Is(err, providers.ErrForbidden) {
+			t.Fatalf("policy denial: %v", err)
+		}
+	}
+	if n := v.Logins(t, "approle"); n != 1 {
+		t.Fatalf("%d logins after policy denials, want 1", n)
+	}
+	// Revoke every token of the role, as an admin would: the next read logs in once and succeeds.
+	accessors, err := v.Client.Logical().List("auth/token/accessors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accessors.Data["keys"].([]any) {
+		info, _ := v.Client.Logical().Write("auth/token/lookup-accessor", map[string]any{"accessor": a})
+		if info != nil && fmt.Sprint(info.Data["path"]) == "auth/approle/login" {
+			v.Write(t, "auth/token/revoke-accessor", map[string]any{"accessor": a})
+		}
+	}
+	if _, err := c.GetSecret(ctx, providers.Ref{Key: "allowed/db"}); err != nil {
+		t.Fatalf("after revocation: %v", err)
+	}
+	if n := v.Logins(t, "approle"); n != 2 {
+		t.Fatalf("%d logins after a revocation, want 2", n)
+	}
+}

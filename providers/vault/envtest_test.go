@@ -35,7 +35,7 @@ func startAll(t *testing.T) *vaultdev.Server {
 	testenv.Require(t, env)
 	v := vaultdev.Start(t)
 	v.Write(t, "sys/policies/acl/read", map[string]any{"policy": readPolicy})
-	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New())})
+	operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New())})
 	return v
 }
 
@@ -227,3 +227,65 @@ func TestSealedVaultIsUnavailableThenRecovers(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// Two tenants share one ClusterSecretStore with Kubernetes auth: each logs in
+// as its own ServiceAccount, and Vault's policy (templated on the
+// ServiceAccount's namespace) lets A read A's path and refuses B's.
+func TestClusterStoreTenantsAuthenticateAsThemselves(t *testing.T) {
+	v := startAll(t)
+	ctx := context.Background()
+	a, b := env.Namespace(t, nil), env.Namespace(t, nil)
+	v.PutKV(t, "tenants/"+a+"/db", map[string]any{"password": "secret-of-a"})
+	v.PutKV(t, "tenants/"+b+"/db", map[string]any{"password": "secret-of-b"})
+
+	reviewer := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-reviewer"}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vault-reviewer-" + a},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-reviewer", Namespace: a}}}
+	operator.Create(t, env.Client, reviewer, binding,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-reader"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: b, Name: "vault-reader"}})
+	tr := &authenticationv1.TokenRequest{}
+	if err := env.Client.SubResource("token").Create(ctx, reviewer, tr); err != nil {
+		t.Fatal(err)
+	}
+	v.Write(t, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
+	v.Write(t, "auth/kubernetes/config", map[string]any{
+		"kubernetes_host": env.Config.Host, "kubernetes_ca_cert": string(env.Config.CAData), "token_reviewer_jwt": tr.Status.Token,
+	})
+	mounts, err := v.Client.Sys().ListAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	accessor := mounts["kubernetes/"].Accessor
+	v.Write(t, "sys/policies/acl/own-tenant", map[string]any{"policy": fmt.Sprintf(
+		`path "secret/data/tenants/{{identity.entity.aliases.%s.metadata.service_account_namespace}}/*" { capabilities = ["read"] }`, accessor)})
+	v.Write(t, "auth/kubernetes/role/tenant", map[string]any{
+		"bound_service_account_names": "vault-reader", "bound_service_account_namespaces": a + "," + b,
+		"token_policies": "own-tenant", "token_ttl": "1h",
+	})
+	store := &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "shared-vault-" + a},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
+			Server: v.Addr, Auth: vfv1alpha1.VaultAuth{Kubernetes: &vfv1alpha1.VaultKubernetesAuth{
+				Role: "tenant", ServiceAccountRef: &vfv1alpha1.ServiceAccountSelector{Name: "vault-reader"}}}}}}}
+	useShared := fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name)
+	own := fixtures.ExternalSecret(a, "own", useShared, fixtures.WithData("password", "tenants/"+a+"/db", "password"))
+	other := fixtures.ExternalSecret(a, "other", useShared, fixtures.WithData("password", "tenants/"+b+"/db", "password"))
+	bOwn := fixtures.ExternalSecret(b, "own", useShared, fixtures.WithData("password", "tenants/"+b+"/db", "password"))
+	operator.Create(t, env.Client, store, own, other, bOwn)
+
+	if got := string(operator.SecretData(t, env.Client, a, operator.WaitSynced(t, env.Client, own, "").Status.CurrentSecretName)["password"]); got != "secret-of-a" {
+		t.Fatalf("tenant A read %q from its own path", got)
+	}
+	if got := string(operator.SecretData(t, env.Client, b, operator.WaitSynced(t, env.Client, bOwn, "").Status.CurrentSecretName)["password"]); got != "secret-of-b" {
+		t.Fatalf("tenant B read %q from its own path", got)
+	}
+	refused := operator.WaitForReason(t, env.Client, other, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
+	if refused.Status.CurrentSecretName != "" {
+		t.Fatal("tenant A got a Secret from tenant B's path")
+	}
+	if n := v.Logins(t, "kubernetes"); n != 2 {
+		t.Errorf("%d Kubernetes logins, want 2: one per tenant identity", n)
+	}
+	operator.AssertNoLeak(t, env.Client, a, "secret-of-a", "secret-of-b")
+}
