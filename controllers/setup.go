@@ -39,6 +39,8 @@ type Config struct {
 	DisableClusterStores bool
 	// WatchNamespaces limits the operator to these namespaces (all when empty).
 	WatchNamespaces []string
+	// WatchLabelSelector limits the operator to namespaces with these labels (all when nil).
+	WatchLabelSelector labels.Selector
 	// StoreWait and InUseRecheck override the ExternalSecret reconciler's
 	// defaults (tests shorten them).
 	StoreWait, InUseRecheck time.Duration
@@ -93,7 +95,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		kinds = kinds[:1]
 	}
 	for _, kind := range kinds {
-		r := &secretstore.Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: cfg.Registry, Clients: clients, Events: events, Metrics: storeMetrics}
+		r := &secretstore.Reconciler{Client: mgr.GetClient(), Kind: kind, Registry: cfg.Registry, Clients: clients, Events: events, Metrics: storeMetrics,
+			Scope: cfg.WatchLabelSelector}
 		if err := r.SetupWithManager(mgr, max(cfg.StoreConcurrency, 1)); err != nil {
 			return fmt.Errorf("setting up %s controller: %w", kind, err)
 		}
@@ -101,7 +104,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	es := &externalsecret.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
 		Events: events, Metrics: syncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
-		DisableClusterStores: cfg.DisableClusterStores,
+		DisableClusterStores: cfg.DisableClusterStores, Scope: cfg.WatchLabelSelector,
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)

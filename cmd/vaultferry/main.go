@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -67,6 +68,11 @@ func parseFlags() options {
 	flag.Func("watch-namespaces", "Comma-separated namespaces to serve (all, when unset); for sharding tenants across operator deployments.", func(v string) error {
 		o.WatchNamespaces = strings.Split(v, ",")
 		return nil
+	})
+	flag.Func("watch-label-selector", "Serve only namespaces whose labels match this selector, e.g. shard=a (all, when unset).", func(v string) error {
+		sel, err := labels.Parse(v)
+		o.WatchLabelSelector = sel
+		return err
 	})
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
 	o.zap.BindFlags(flag.CommandLine)

@@ -6,9 +6,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers"
@@ -165,4 +168,36 @@ func TestPlatformAdminFlags(t *testing.T) {
 			t.Errorf("message %q does not say why", msg)
 		}
 	})
+}
+
+// Sharding: an operator serves only its namespaces, by name or by label; the
+// others' ExternalSecrets are left alone for another deployment.
+func TestShardingFlagsLeaveOtherNamespacesAlone(t *testing.T) {
+	testenv.Require(t, env)
+	for name, shard := range map[string]func(mine string) controllers.Config{
+		"--watch-namespaces": func(mine string) controllers.Config {
+			return controllers.Config{Registry: providers.MustNewRegistry(fake.New()), WatchNamespaces: []string{mine, operator.Namespace}}
+		},
+		"--watch-label-selector": func(string) controllers.Config {
+			return controllers.Config{Registry: providers.MustNewRegistry(fake.New()), WatchLabelSelector: labels.SelectorFromSet(labels.Set{"shard": "a"})}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			mine, theirs := env.Namespace(t, map[string]string{"shard": "a"}), env.Namespace(t, map[string]string{"shard": "b"})
+			run := operator.Start(t, env, shard(mine))
+			defer run.Stop(t)
+			for _, ns := range []string{mine, theirs} {
+				create(t, fixtures.FakeStore(ns, "store", fixtures.FakeData("db", `{"password":"s"}`)...), fixtures.ExternalSecret(ns, "app"))
+			}
+			synced(t, fixtures.ExternalSecret(mine, "app"), "")
+			time.Sleep(time.Second)
+			other := fixtures.ExternalSecret(theirs, "app")
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(other), other); err != nil {
+				t.Fatal(err)
+			}
+			if len(other.Status.Conditions) != 0 || len(versions(t, theirs, "app")) != 0 {
+				t.Errorf("the operator touched another shard's ExternalSecret: %+v", other.Status)
+			}
+		})
+	}
 }

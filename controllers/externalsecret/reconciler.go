@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,6 +63,9 @@ type Reconciler struct {
 
 	// DisableClusterStores refuses ExternalSecrets that use a ClusterSecretStore.
 	DisableClusterStores bool
+	// Scope, when set, limits the reconciler to namespaces with matching labels
+	// (--watch-label-selector); others are left to another operator deployment.
+	Scope labels.Selector
 
 	// StoreWait and InUseRecheck default to DefaultStoreWait and DefaultInUseRecheck.
 	StoreWait, InUseRecheck time.Duration
@@ -89,6 +93,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			r.Metrics.ForgetExternalSecret(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if inScope, err := namespaceInScope(ctx, r.Client, r.Scope, es.Namespace); err != nil || !inScope {
+		return ctrl.Result{}, err
 	}
 	if !es.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.releaseRetainedVersions(ctx, es)
@@ -151,6 +158,18 @@ func (r *Reconciler) refreshDue(es *vfv1alpha1.ExternalSecret, owned []corev1.Se
 		return true
 	}
 	return r.untilRefresh(es) <= 0
+}
+
+// namespaceInScope reports whether namespace's labels match scope (nil: everything).
+func namespaceInScope(ctx context.Context, c client.Reader, scope labels.Selector, namespace string) (bool, error) {
+	if scope == nil || scope.Empty() {
+		return true, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return scope.Matches(labels.Set(ns.Labels)), nil
 }
 
 // lostAdmission reports whether a ClusterSecretStore no longer admits es's

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -49,6 +50,8 @@ type Reconciler struct {
 	Events events.EventRecorder
 	// Metrics is told about store readiness; optional.
 	Metrics Recorder
+	// Scope, when set, limits namespaced stores to namespaces with matching labels.
+	Scope labels.Selector
 }
 
 // +kubebuilder:rbac:groups=vaultferry.io,resources=secretstores;clustersecretstores,verbs=get;list;watch
@@ -75,6 +78,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if store.GetNamespace() != "" && r.Scope != nil && !r.Scope.Empty() {
+		ns := &corev1.Namespace{}
+		if err := r.Get(ctx, client.ObjectKey{Name: store.GetNamespace()}, ns); err != nil || !r.Scope.Matches(labels.Set(ns.Labels)) {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
 	before := store.DeepCopyObject().(vfv1alpha1.GenericStore)
 

@@ -109,7 +109,7 @@ func start(t testing.TB, env *testenv.Env, restConfig *rest.Config, cfg controll
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(),
+		Cache:                  controllers.CacheOptions(cfg.WatchNamespaces...),
 		// Tests start several managers in one process, one after another.
 		Controller: config.Controller{SkipNameValidation: new(true)},
 	})
