@@ -66,8 +66,15 @@ lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and fix what it can.
 ##@ Test
 
 .PHONY: test
-test: verify lint test-peers ## Every test: generated files, lint, unit, envtest and end-to-end suites.
+test: verify lint test-peers ## Every test: generated files, lint, unit, envtest and end-to-end suites, a short fuzz run.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz FUZZ_TIME=10s
+
+FUZZ_TIME ?= 1m
+.PHONY: fuzz
+fuzz: ## Fuzz the template renderer and property extraction (FUZZ_TIME each; corpus in testdata/fuzz).
+	go test -short -run '^$$' -fuzz FuzzRenderTemplates -fuzztime $(FUZZ_TIME) ./controllers/externalsecret
+	go test -short -run '^$$' -fuzz FuzzProperty -fuzztime $(FUZZ_TIME) ./providers
 
 .PHONY: test-unit
 test-unit: ## Only the tests that need no test peers.

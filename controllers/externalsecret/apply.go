@@ -57,6 +57,9 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 		log.FromContext(ctx).Info("Created version", "secret", want.Name, "revision", want.Annotations[vfv1alpha1.RevisionAnnotation])
 		return want, nil
 	}
+	if apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) {
+		return nil, requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason, refusedSecret(want.Name, err))
+	}
 	if !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("creating version %s: %w", want.Name, err)
 	}
@@ -79,6 +82,18 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 		return nil, requeue.New(requeue.Stall, vfv1alpha1.TargetConflictReason,
 			fmt.Errorf("a Secret named %s already exists and is not managed by this ExternalSecret: rename spec.target.name or delete that Secret", want.Name))
 	}
+}
+
+// refusedSecret explains why the API server refused a version, naming only
+// the offending fields (never data): most often the 1 MiB Secret size limit.
+func refusedSecret(name string, err error) error {
+	var fields []string
+	if status, ok := err.(apierrors.APIStatus); ok && status.Status().Details != nil {
+		for _, c := range status.Status().Details.Causes {
+			fields = append(fields, fmt.Sprintf("%s (%s)", c.Field, c.Type))
+		}
+	}
+	return fmt.Errorf("the API server refused Secret %s: %v; Secrets are limited to 1 MiB of data", name, fields)
 }
 
 // rewrite updates a mutable target's data in place (immutable: false).

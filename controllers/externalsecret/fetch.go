@@ -27,6 +27,10 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		if err := store.checkKeyAllowed(ref.Key); err != nil {
 			return providers.Secret{}, err
 		}
+		if !isCleanKey(ref.Key) {
+			return providers.Secret{}, requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
+				fmt.Errorf("remote key %q is not a clean path: remove '..', '.', empty segments, '%%' escapes and backslashes", ref.Key))
+		}
 		s, err := cl.GetSecret(ctx, providers.Ref{Key: ref.Key, Version: ref.Version})
 		if err != nil {
 			return s, classify(fmt.Errorf("reading remote key %q: %w", ref.Key, err))

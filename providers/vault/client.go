@@ -18,6 +18,8 @@ import (
 )
 
 const (
+	// requestTimeout bounds one request to Vault.
+	requestTimeout = 10 * time.Second
 	// tokenLifetime is the lifetime asked for Kubernetes auth JWTs.
 	tokenLifetime = 10 * time.Minute
 	// renewBefore is how long before expiry a token is renewed.

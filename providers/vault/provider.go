@@ -68,6 +68,7 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = spec.Server
 	cfg.MaxRetries = 1
+	cfg.Timeout = requestTimeout // a hung Vault must not hold a sync worker for the default 60s
 	if err := configureTLS(ctx, cfg, spec, kube, namespace); err != nil {
 		return nil, err
 	}
