@@ -247,6 +247,11 @@ type ExternalSecretStatus struct {
 	// +optional
 	RefreshTime *metav1.Time `json:"refreshTime,omitempty"`
 
+	// StoreGeneration is the generation of the store the last sync read
+	// through; a change of the store's spec triggers a refresh.
+	// +optional
+	StoreGeneration int64 `json:"storeGeneration,omitempty"`
+
 	// RolloutRevision is the revision last rolled out to the rollout targets.
 	// Workloads are rolled only when the current revision moves past it (or
 	// on force-sync), so `kubectl rollout undo` is not fought in a loop.

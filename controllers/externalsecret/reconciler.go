@@ -108,7 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !r.refreshDue(es, owned) && !r.lostAdmission(ctx, es) {
+	if !r.refreshDue(es, owned) && !r.storeChanged(ctx, es) && !r.lostAdmission(ctx, es) {
 		before := es.DeepCopy()
 		result, err := r.collect(ctx, es, owned, es.Status.CurrentSecretName)
 		return result, errors.Join(err, r.patchStatus(ctx, before, es))
@@ -137,6 +137,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	r.markSynced(es, current)
+	es.Status.StoreGeneration = store.store.GetGeneration()
 	expiresAt = data.ExpiresAt
 	owned = appendIfMissing(owned, current)
 	if rolloutDue(es, forced) {
@@ -170,6 +171,23 @@ func namespaceInScope(ctx context.Context, c client.Reader, scope labels.Selecto
 		return false, client.IgnoreNotFound(err)
 	}
 	return scope.Matches(labels.Set(ns.Labels)), nil
+}
+
+// storeChanged reports whether the store's spec changed since the last sync
+// (new server, path or, for the fake provider, data): then es is fetched now.
+func (r *Reconciler) storeChanged(ctx context.Context, es *vfv1alpha1.ExternalSecret) bool {
+	if es.Status.StoreGeneration == 0 {
+		return false
+	}
+	var store vfv1alpha1.GenericStore = &vfv1alpha1.SecretStore{}
+	key := client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.SecretStoreRef.Name}
+	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
+		store, key.Namespace = &vfv1alpha1.ClusterSecretStore{}, ""
+	}
+	if err := r.Get(ctx, key, store); err != nil {
+		return false
+	}
+	return store.GetGeneration() != es.Status.StoreGeneration
 }
 
 // lostAdmission reports whether a ClusterSecretStore no longer admits es's

@@ -2,6 +2,7 @@ package externalsecret
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,7 +99,8 @@ func (r *Reconciler) clusterStoreUsersIn(ctx context.Context, o client.Object) [
 }
 
 // storeReadinessChanged passes store events that can change whether its
-// ExternalSecrets sync: creation, deletion, spec changes, and Ready flips.
+// ExternalSecrets sync: creation, deletion, spec changes, and changes of the
+// Ready condition (its status, or the generation it was validated at).
 func storeReadinessChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -106,8 +108,15 @@ func storeReadinessChanged() predicate.Predicate {
 			if before.GetGeneration() != after.GetGeneration() {
 				return true
 			}
-			return apimeta.IsStatusConditionTrue(before.GetStatus().Conditions, vfv1alpha1.ReadyCondition) !=
-				apimeta.IsStatusConditionTrue(after.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
+			return readiness(before) != readiness(after)
 		},
 	}
+}
+
+func readiness(store vfv1alpha1.GenericStore) string {
+	c := apimeta.FindStatusCondition(store.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%d", c.Status, c.ObservedGeneration)
 }

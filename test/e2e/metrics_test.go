@@ -86,3 +86,5 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 		t.Errorf("authorized scrape: HTTP %d", code)
 	}
 }
+
+func osMkdirTemp() (string, error) { return os.MkdirTemp("", "vaultferry-e2e-") }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/vaultferry/vaultferry/test/testenv"
@@ -90,6 +91,26 @@ func (p *Process) Metrics() (string, error) {
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// Kill sends SIGKILL and waits: an abrupt crash.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Terminate sends SIGTERM and returns how long the process took to exit and
+// how it exited; after limit it is killed and the error says so.
+func (p *Process) Terminate(limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return time.Since(start), p.waitErr
+	case <-time.After(limit):
+		p.Kill()
+		return time.Since(start), fmt.Errorf("still running %v after SIGTERM: killed", limit)
+	}
 }
 
 // Stop interrupts the process and waits for a graceful exit (killing it

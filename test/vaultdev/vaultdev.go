@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,6 +125,23 @@ func (s *Server) waitForFile(t testing.TB, path string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("vault did not write %s:\n%s", path, s.logs.String())
+}
+
+// Pause freezes the server process (SIGSTOP): connections hang, as with a
+// Vault that stopped answering; Resume (SIGCONT) brings it back with its data.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Resume continues a paused server.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Stop stops the server.
