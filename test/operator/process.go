@@ -79,6 +79,9 @@ func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer,
 	return nil, fmt.Errorf("operator not ready within %v:\n%s", Timeout, p.logs.String())
 }
 
+// PID is the operator's process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Logs is everything the process printed so far.
 func (p *Process) Logs() string { return p.logs.String() }
 
