@@ -1,12 +1,10 @@
 package awssm_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -71,8 +69,7 @@ func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
 	previous := fixtures.ExternalSecret(ns, "db-previous", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithData("password", "app/db", "password"))
 	previous.Spec.Data[0].RemoteRef.Version = "AWSPREVIOUS"
 	operator.Create(t, env.Client, previous)
-	pinned := operator.WaitSynced(t, env.Client, previous, "").Status.CurrentSecretName
-	if got := string(operator.SecretData(t, env.Client, ns, pinned)["password"]); got != "aws-one" {
+	if got := operator.SyncedValue(t, env.Client, previous, "password"); got != "aws-one" {
 		t.Fatalf("AWSPREVIOUS gave %q", got)
 	}
 
@@ -115,8 +112,7 @@ func TestWebIdentityUsesATokenRequestToken(t *testing.T) {
 	es := fixtures.ExternalSecret(ns, "token", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"), fixtures.WithData("token", "app/token", ""))
 	operator.Create(t, env.Client, sa, store, es)
 
-	current := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
-	if got := string(operator.SecretData(t, env.Client, ns, current)["token"]); got != "irsa-value" {
+	if got := operator.SyncedValue(t, env.Client, es, "token"); got != "irsa-value" {
 		t.Fatalf("synced %q", got)
 	}
 	calls := fake.WebIdentityCalls()
@@ -126,13 +122,7 @@ func TestWebIdentityUsesATokenRequestToken(t *testing.T) {
 	if calls[0].RoleARN != role {
 		t.Errorf("assumed role %q, want %q", calls[0].RoleARN, role)
 	}
-	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: calls[0].Token, Audiences: []string{awssm.DefaultAudience}}}
-	if err := env.Client.Create(context.Background(), review); err != nil {
-		t.Fatal(err)
-	}
-	if !review.Status.Authenticated || review.Status.User.Username != "system:serviceaccount:"+ns+":app-sa" {
-		t.Fatalf("the token given to STS is not the ServiceAccount's TokenRequest token: %+v", review.Status)
-	}
+	operator.AssertServiceAccountToken(t, env.Client, calls[0].Token, awssm.DefaultAudience, ns, "app-sa")
 	if caller := fake.LastCaller(); !strings.HasPrefix(caller, "ASIAFAKE") {
 		t.Errorf("Secrets Manager was called as %q, want the role's temporary credentials", caller)
 	}

@@ -1,12 +1,10 @@
 package azurekv_test
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -74,7 +72,7 @@ func TestSyncRotatePinAndFailures(t *testing.T) {
 	pinned := fixtures.ExternalSecret(ns, "db-pinned", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "kv"), fixtures.WithData("password", "db", "password"))
 	pinned.Spec.Data[0].RemoteRef.Version = first
 	operator.Create(t, env.Client, pinned)
-	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, pinned, "").Status.CurrentSecretName)["password"]); got != "kv-one" {
+	if got := operator.SyncedValue(t, env.Client, pinned, "password"); got != "kv-one" {
 		t.Fatalf("pinned version gave %q", got)
 	}
 
@@ -118,19 +116,12 @@ func TestWorkloadIdentityUsesATokenRequestToken(t *testing.T) {
 	es := fixtures.ExternalSecret(ns, "api", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "kv"), fixtures.WithData("key", "api-key", ""))
 	operator.Create(t, env.Client, sa, store, es)
 
-	current := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
-	if got := string(operator.SecretData(t, env.Client, ns, current)["key"]); got != "wi-value" {
+	if got := operator.SyncedValue(t, env.Client, es, "key"); got != "wi-value" {
 		t.Fatalf("synced %q", got)
 	}
 	assertions := fake.Assertions()
 	if len(assertions) == 0 {
 		t.Fatal("Entra never received a client assertion")
 	}
-	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: assertions[0], Audiences: []string{azurekv.TokenAudience}}}
-	if err := env.Client.Create(context.Background(), review); err != nil {
-		t.Fatal(err)
-	}
-	if !review.Status.Authenticated || review.Status.User.Username != "system:serviceaccount:"+ns+":app" {
-		t.Fatalf("the assertion is not the ServiceAccount's TokenRequest token: %+v", review.Status)
-	}
+	operator.AssertServiceAccountToken(t, env.Client, assertions[0], azurekv.TokenAudience, ns, "app")
 }

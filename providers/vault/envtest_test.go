@@ -85,7 +85,7 @@ func TestKVv2SyncRotatePinAndKVv1(t *testing.T) {
 	if synced.Status.Versions[0].SourceVersions["apps/db"] != first {
 		t.Errorf("KV version not recorded: %+v", synced.Status.Versions[0].SourceVersions)
 	}
-	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, nested, "").Status.CurrentSecretName)["password"]); got != "app" {
+	if got := operator.SyncedValue(t, env.Client, nested, "password"); got != "app" {
 		t.Errorf("dotted property gave %q", got)
 	}
 
@@ -102,7 +102,7 @@ func TestKVv2SyncRotatePinAndKVv1(t *testing.T) {
 	pinned := vaultES(ns, "pinned", "apps/db", "password")
 	pinned.Spec.Data[0].RemoteRef.Version = first
 	operator.Create(t, env.Client, pinned)
-	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, pinned, "").Status.CurrentSecretName)["password"]); got != "vault-one" {
+	if got := operator.SyncedValue(t, env.Client, pinned, "password"); got != "vault-one" {
 		t.Errorf("pinned version gave %q", got)
 	}
 
@@ -113,7 +113,7 @@ func TestKVv2SyncRotatePinAndKVv1(t *testing.T) {
 	storeV1.Name, storeV1.Spec.Provider.Vault.Path, storeV1.Spec.Provider.Vault.Version = "vault-v1", "kv1", vfv1alpha1.VaultKVv1
 	legacy := fixtures.ExternalSecret(ns, "legacy", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "vault-v1"), fixtures.WithData("password", "legacy", "password"))
 	operator.Create(t, env.Client, storeV1, legacy)
-	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, legacy, "").Status.CurrentSecretName)["password"]); got != "v1-value" {
+	if got := operator.SyncedValue(t, env.Client, legacy, "password"); got != "v1-value" {
 		t.Errorf("KV v1 gave %q", got)
 	}
 	operator.AssertNoLeak(t, env.Client, ns, "vault-one", "vault-two", vaultdev.RootToken)
@@ -170,7 +170,7 @@ func TestKubernetesAuthWithTenantServiceAccount(t *testing.T) {
 		Role: "tenant", ServiceAccountRef: &vfv1alpha1.ServiceAccountSelector{Name: "app"}}})
 	es := vaultES(ns, "k8s", "apps/k8s", "password")
 	operator.Create(t, env.Client, store, es)
-	if got := string(operator.SecretData(t, env.Client, ns, operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName)["password"]); got != "from-k8s-auth" {
+	if got := operator.SyncedValue(t, env.Client, es, "password"); got != "from-k8s-auth" {
 		t.Fatalf("synced %q", got)
 	}
 	if n := v.Logins(t, "kubernetes"); n != 1 {
@@ -274,10 +274,10 @@ func TestClusterStoreTenantsAuthenticateAsThemselves(t *testing.T) {
 	bOwn := fixtures.ExternalSecret(b, "own", useShared, fixtures.WithData("password", "tenants/"+b+"/db", "password"))
 	operator.Create(t, env.Client, store, own, other, bOwn)
 
-	if got := string(operator.SecretData(t, env.Client, a, operator.WaitSynced(t, env.Client, own, "").Status.CurrentSecretName)["password"]); got != "secret-of-a" {
+	if got := operator.SyncedValue(t, env.Client, own, "password"); got != "secret-of-a" {
 		t.Fatalf("tenant A read %q from its own path", got)
 	}
-	if got := string(operator.SecretData(t, env.Client, b, operator.WaitSynced(t, env.Client, bOwn, "").Status.CurrentSecretName)["password"]); got != "secret-of-b" {
+	if got := operator.SyncedValue(t, env.Client, bOwn, "password"); got != "secret-of-b" {
 		t.Fatalf("tenant B read %q from its own path", got)
 	}
 	refused := operator.WaitForReason(t, env.Client, other, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,4 +59,24 @@ func SecretData(t testing.TB, c client.Client, namespace, name string) map[strin
 		t.Fatalf("reading Secret %s: %v", name, err)
 	}
 	return s.Data
+}
+
+// SyncedValue waits until es is synced and returns key of its current version.
+func SyncedValue(t testing.TB, c client.Client, es *vfv1alpha1.ExternalSecret, key string) string {
+	t.Helper()
+	synced := WaitSynced(t, c, es, "")
+	return string(SecretData(t, c, es.Namespace, synced.Status.CurrentSecretName)[key])
+}
+
+// AssertServiceAccountToken fails unless token is a TokenRequest token of
+// namespace/name for audience, as the API server's TokenReview says.
+func AssertServiceAccountToken(t testing.TB, c client.Client, token, audience, namespace, name string) {
+	t.Helper()
+	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{audience}}}
+	if err := c.Create(context.Background(), review); err != nil {
+		t.Fatal(err)
+	}
+	if want := "system:serviceaccount:" + namespace + ":" + name; !review.Status.Authenticated || review.Status.User.Username != want {
+		t.Fatalf("the token is not a TokenRequest token of %s for %s: %+v", want, audience, review.Status)
+	}
 }
