@@ -223,6 +223,28 @@ func TestLeaderFailover(t *testing.T) {
 	exactlyOneVersionEach(t, ns, ess)
 }
 
+func TestAPIServerRestart(t *testing.T) {
+	testenv.Require(t, env)
+	v, ns := vaultSetup(t)
+	v.PutKV(t, "restart/db", map[string]any{"password": "one"})
+	p := startOperator(t)
+	es := vaultES(ns, "app", "restart/db")
+	operator.Create(t, env.Client, es)
+	first := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
+	if err := env.RestartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	v.PutKV(t, "restart/db", map[string]any{"password": "two"})
+	operator.ForceSync(t, env.Client, es)
+	next := operator.WaitSynced(t, env.Client, es, first).Status.CurrentSecretName
+	if got := string(operator.SecretData(t, env.Client, ns, next)["password"]); got != "two" {
+		t.Fatalf("after the API server restart: %q", got)
+	}
+	if strings.Contains(p.Logs(), "panic") {
+		t.Errorf("the operator panicked")
+	}
+}
+
 // Bad input at runtime: each gets a clear reason, nothing crashes, and a
 // healthy ExternalSecret in the same namespace keeps syncing.
 func TestBadInputAtRuntime(t *testing.T) {

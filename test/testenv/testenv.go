@@ -75,21 +75,27 @@ func Start() (*Env, error) {
 			return nil, fmt.Errorf("test peer %s missing in %s: run 'make test-peers'", bin, assets)
 		}
 	}
+	dir, err := os.MkdirTemp("", "vaultferry-envtest-")
+	if err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(dir, "apiserver")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+		// A fixed certificate directory survives RestartAPIServer, so clients keep trusting it.
+		ControlPlane: envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certDir}},
 	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
-	e := &Env{Config: cfg, Scheme: Scheme(), env: env}
+	e := &Env{Config: cfg, Scheme: Scheme(), env: env, dir: dir}
 	if e.Client, err = client.New(cfg, client.Options{Scheme: e.Scheme}); err != nil {
-		_ = env.Stop()
-		return nil, err
-	}
-	if e.dir, err = os.MkdirTemp("", "vaultferry-envtest-"); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
@@ -138,6 +144,19 @@ func Run(m *testing.M, into **Env) int {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
 	return code
+}
+
+// RestartAPIServer stops kube-apiserver and starts it again on the same
+// address with the same certificates; etcd, and so every object, stays.
+func (e *Env) RestartAPIServer() error {
+	api := e.env.ControlPlane.APIServer
+	// kube-apiserver drains slowly; envtest kills it after its stop timeout,
+	// which is as good a stop as any here.
+	_ = api.Stop()
+	if err := api.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // Require skips t when the control plane was not started (-short).
