@@ -6,10 +6,12 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +44,8 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 	}
 	t.Cleanup(proc.Stop)
 	url := strings.Replace(proc.MetricsURL, "http://", "https://", 1)
+	// The secure endpoint makes its certificate first; it may listen a moment after /readyz answers.
+	waitForListener(t, strings.TrimSuffix(strings.TrimPrefix(url, "https://"), "/metrics"))
 
 	scraper := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operator.Namespace, Name: "prometheus"}}
 	stranger := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operator.Namespace, Name: "stranger"}}
@@ -85,6 +89,19 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "# HELP") {
 		t.Errorf("authorized scrape: HTTP %d", code)
 	}
+}
+
+func waitForListener(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(operator.Timeout)
+	for time.Now().Before(deadline) {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			_ = conn.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", addr)
 }
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "vaultferry-e2e-") }
