@@ -37,6 +37,9 @@ type Config struct {
 	// DisableClusterStores turns ClusterSecretStores off: they are not
 	// reconciled and ExternalSecrets using one are refused.
 	DisableClusterStores bool
+	// GlobalQPS and GlobalBurst bound provider calls through all stores together (0: no global limit).
+	GlobalQPS   float64
+	GlobalBurst int
 	// WatchNamespaces limits the operator to these namespaces (all when empty).
 	WatchNamespaces []string
 	// WatchLabelSelector limits the operator to namespaces with these labels (all when nil).
@@ -88,6 +91,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), observer)
 	clients.RestrictClusterStoreCredentials(cfg.ClusterStoreCredentialsNamespace)
+	clients.SetGlobalRateLimit(cfg.GlobalQPS, cfg.GlobalBurst)
 	events := mgr.GetEventRecorder("vaultferry")
 
 	kinds := []string{vfv1alpha1.SecretStoreKind, vfv1alpha1.ClusterSecretStoreKind}

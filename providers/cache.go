@@ -21,6 +21,11 @@ const (
 	DefaultBurst = 20
 )
 
+// FreshnessWindow is the longest a value read through a store's client is
+// reused for another ExternalSecret asking for the same key, so that many
+// ExternalSecrets created or refreshed together cost one read per key.
+const FreshnessWindow = 5 * time.Second
+
 // credentialRecheck is how often a cached client re-reads the resourceVersion
 // of the credential objects it was built from, to notice rotated credentials.
 const credentialRecheck = 30 * time.Second
@@ -42,6 +47,8 @@ type ClientCache struct {
 	observer Observer
 	now      func() time.Time
 	recheck  time.Duration
+	// global, when set, limits calls through every store together.
+	global *rate.Limiter
 	// clusterCredentials, when set, is the only namespace a
 	// ClusterSecretStore may read credential objects from.
 	clusterCredentials string
@@ -55,6 +62,13 @@ type ClientCache struct {
 // from the API server (not through a label-filtered informer).
 func NewClientCache(registry *Registry, kube Kube, observer Observer) *ClientCache {
 	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, recheck: credentialRecheck, entries: map[cacheKey]*cacheEntry{}}
+}
+
+// SetGlobalRateLimit bounds the calls through all stores together (--global-qps).
+func (c *ClientCache) SetGlobalRateLimit(qps float64, burst int) {
+	if qps > 0 {
+		c.global = rate.NewLimiter(rate.Limit(qps), max(burst, 1))
+	}
 }
 
 // RestrictClusterStoreCredentials makes ClusterSecretStores read Secrets and
@@ -166,6 +180,7 @@ func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.
 		return nil, err
 	}
 	cl := newManagedClient(raw, p.Name(), store, c.observer)
+	cl.global = c.global
 	entry := &cacheEntry{uid: store.GetUID(), generation: store.GetGeneration(), client: cl, deps: rec.deps(), checkedAt: c.now()}
 	c.mu.Lock()
 	old := c.entries[key]
@@ -204,6 +219,8 @@ type managedClient struct {
 	limiter          *rate.Limiter
 	observer         Observer
 	reads            singleflight.Group
+	global           *rate.Limiter
+	fresh            sync.Map // read key → freshRead
 }
 
 func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, o Observer) *managedClient {
@@ -221,14 +238,41 @@ func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, 
 	return &managedClient{Client: c, storeKind: store.GetKind(), store: id, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o}
 }
 
+// freshRead is a successful read kept for FreshnessWindow.
+type freshRead struct {
+	secret Secret
+	at     time.Time
+}
+
+// GetSecret answers from a read made within min(ref.MaxAge, FreshnessWindow),
+// else joins an identical read in flight, else waits for the store's (and
+// the global) rate limit and reads.
 func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) {
-	v, err, _ := m.reads.Do(ref.Key+"\x00"+ref.Version, func() (any, error) {
+	key := ref.Key + "\x00" + ref.Version
+	if v, ok := m.fresh.Load(key); ok {
+		r := v.(freshRead)
+		if age := time.Since(r.at); age < min(ref.MaxAge, FreshnessWindow) {
+			return r.secret, nil
+		}
+		if time.Since(r.at) >= FreshnessWindow {
+			m.fresh.Delete(key)
+		}
+	}
+	v, err, _ := m.reads.Do(key, func() (any, error) {
 		if err := m.limiter.Wait(ctx); err != nil {
 			return Secret{}, Errorf(ErrThrottled, "client-side rate limit: %v", err)
+		}
+		if m.global != nil {
+			if err := m.global.Wait(ctx); err != nil {
+				return Secret{}, Errorf(ErrThrottled, "global client-side rate limit: %v", err)
+			}
 		}
 		start := time.Now()
 		s, err := m.Client.GetSecret(ctx, ref)
 		m.observe("GetSecret", err, time.Since(start))
+		if err == nil {
+			m.fresh.Store(key, freshRead{secret: s, at: time.Now()})
+		}
 		return s, err
 	})
 	return v.(Secret), err

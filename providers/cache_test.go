@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,5 +86,34 @@ func TestClientCacheLogsInOncePerStoreAndCredential(t *testing.T) {
 	}
 	if got := p.logins.Load(); got != 3 {
 		t.Fatalf("an unchanged store logged in again: %d logins", got)
+	}
+}
+
+// Reads of one key within the freshness window share one provider call,
+// unless the caller asks for a fresh value (MaxAge 0, as a forced sync does).
+func TestFreshnessWindowSharesReads(t *testing.T) {
+	ctx := context.Background()
+	calls := 0
+	p := fake.New(fake.WithHook(func(context.Context, string, providers.Ref) error { calls++; return nil }))
+	cache := providers.NewClientCache(providers.MustNewRegistry(p), providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).Build(), nil), nil)
+	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "s", UID: "u", Generation: 1},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Fake: &vfv1alpha1.FakeProvider{Data: []vfv1alpha1.FakeProviderData{{Key: "k", Value: "v"}}}}}}
+	c, err := cache.Get(ctx, store, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := c.GetSecret(ctx, providers.Ref{Key: "k", MaxAge: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("10 reads within the window made %d provider calls, want 1", calls)
+	}
+	if _, err := c.GetSecret(ctx, providers.Ref{Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("a read asking for a fresh value was answered from the window (%d calls)", calls)
 	}
 }

@@ -60,6 +60,10 @@ type Ref struct {
 	Key string
 	// Version pins a remote version; empty means the latest.
 	Version string
+	// MaxAge lets the client cache answer with a value read at most this
+	// long ago (capped by the cache's freshness window); 0 always reads.
+	// Providers ignore it.
+	MaxAge time.Duration
 }
 
 // Secret is one remote value.

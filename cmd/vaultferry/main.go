@@ -37,6 +37,8 @@ type options struct {
 	controllers.Config
 	metricsAddr   string
 	metricsSecure bool
+	kubeQPS       float64
+	kubeBurst     int
 	probeAddr     string
 	leaderElect   bool
 	zap           zap.Options
@@ -74,6 +76,10 @@ func parseFlags() options {
 		o.WatchLabelSelector = sel
 		return err
 	})
+	flag.Float64Var(&o.GlobalQPS, "global-qps", 0, "Provider calls per second through all stores together (0: only the per-store limits).")
+	flag.IntVar(&o.GlobalBurst, "global-burst", 100, "Burst of --global-qps.")
+	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "Requests per second to the Kubernetes API server.")
+	flag.IntVar(&o.kubeBurst, "kube-api-burst", 100, "Burst of --kube-api-qps.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -85,6 +91,8 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
+	// client-go's defaults (5 QPS) would make the API client the bottleneck of an initial sync.
+	cfg.QPS, cfg.Burst = float32(o.kubeQPS), o.kubeBurst
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 
 // fetch reads everything es asks for through the store's client: dataFrom
 // first, then data, so an explicit data entry wins over an extracted key.
-func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1alpha1.ExternalSecret) (fetched, error) {
+func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1alpha1.ExternalSecret, forced bool) (fetched, error) {
 	ns := store.store.GetNamespace()
 	if store.store.GetKind() == vfv1alpha1.ClusterSecretStoreKind {
 		ns = es.Namespace // tenant identity: namespace-less ServiceAccount refs resolve here
@@ -22,6 +22,16 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		return fetched{}, classify(fmt.Errorf("connecting to %s %q: %w", store.store.GetKind(), store.store.GetName(), err))
 	}
 
+	// A forced sync reads fresh; others may share a read made moments ago
+	// (providers.FreshnessWindow) for another ExternalSecret, never one older
+	// than their own refresh interval.
+	maxAge := providers.FreshnessWindow
+	if every := es.RefreshEvery(); every > 0 {
+		maxAge = min(maxAge, every)
+	}
+	if forced {
+		maxAge = 0
+	}
 	out := fetched{Data: map[string][]byte{}, SourceVersions: map[string]string{}}
 	read := func(ref vfv1alpha1.RemoteRef) (providers.Secret, error) {
 		if err := store.checkKeyAllowed(ref.Key); err != nil {
@@ -31,7 +41,7 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 			return providers.Secret{}, requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
 				fmt.Errorf("remote key %q is not a clean path: remove '..', '.', empty segments, '%%' escapes and backslashes", ref.Key))
 		}
-		s, err := cl.GetSecret(ctx, providers.Ref{Key: ref.Key, Version: ref.Version})
+		s, err := cl.GetSecret(ctx, providers.Ref{Key: ref.Key, Version: ref.Version, MaxAge: maxAge})
 		if err != nil {
 			return s, classify(fmt.Errorf("reading remote key %q: %w", ref.Key, err))
 		}

@@ -124,7 +124,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	data, err := r.fetch(ctx, store, es)
+	data, err := r.fetch(ctx, store, es, forced)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
