@@ -95,16 +95,19 @@ func managed(t *testing.T, ns string) map[string]string {
 // on an existing version, has exactly one version, and no version is orphaned.
 func exactlyOneVersionEach(t *testing.T, ns string, ess []*vfv1alpha1.ExternalSecret) {
 	t.Helper()
-	perES := map[string]int{}
-	for _, v := range managed(t, ns) {
-		perES[strings.Split(v, "|")[0]]++
+	current := map[string]string{}
+	for _, es := range ess {
+		current[es.Name] = operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
+	}
+	perES := map[string][]string{}
+	for name, v := range managed(t, ns) {
+		owner := strings.Split(v, "|")[0]
+		perES[owner] = append(perES[owner], name)
 	}
 	for _, es := range ess {
-		got := operator.WaitSynced(t, env.Client, es, "")
-		if perES[es.Name] != 1 {
-			t.Errorf("%s has %d versions, want exactly 1", es.Name, perES[es.Name])
+		if got := perES[es.Name]; len(got) != 1 || got[0] != current[es.Name] {
+			t.Errorf("%s has versions %v, want exactly its current %s", es.Name, got, current[es.Name])
 		}
-		operator.SecretData(t, env.Client, ns, got.Status.CurrentSecretName)
 		delete(perES, es.Name)
 	}
 	if len(perES) != 0 {
