@@ -23,6 +23,7 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+	"github.com/vaultferry/vaultferry/controllers/internal/scope"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -94,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if inScope, err := namespaceInScope(ctx, r.Client, r.Scope, es.Namespace); err != nil || !inScope {
+	if inScope, err := scope.Includes(ctx, r.Client, r.Scope, es.Namespace); err != nil || !inScope {
 		return ctrl.Result{}, err
 	}
 	if !es.DeletionTimestamp.IsZero() {
@@ -161,33 +162,14 @@ func (r *Reconciler) refreshDue(es *vfv1alpha1.ExternalSecret, owned []corev1.Se
 	return r.untilRefresh(es) <= 0
 }
 
-// namespaceInScope reports whether namespace's labels match scope (nil: everything).
-func namespaceInScope(ctx context.Context, c client.Reader, scope labels.Selector, namespace string) (bool, error) {
-	if scope == nil || scope.Empty() {
-		return true, nil
-	}
-	ns := &corev1.Namespace{}
-	if err := c.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	return scope.Matches(labels.Set(ns.Labels)), nil
-}
-
 // storeChanged reports whether the store's spec changed since the last sync
 // (new server, path or, for the fake provider, data): then es is fetched now.
 func (r *Reconciler) storeChanged(ctx context.Context, es *vfv1alpha1.ExternalSecret) bool {
 	if es.Status.StoreGeneration == 0 {
 		return false
 	}
-	var store vfv1alpha1.GenericStore = &vfv1alpha1.SecretStore{}
-	key := client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.SecretStoreRef.Name}
-	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
-		store, key.Namespace = &vfv1alpha1.ClusterSecretStore{}, ""
-	}
-	if err := r.Get(ctx, key, store); err != nil {
-		return false
-	}
-	return store.GetGeneration() != es.Status.StoreGeneration
+	store, err := r.getStore(ctx, es)
+	return err == nil && store.GetGeneration() != es.Status.StoreGeneration
 }
 
 // lostAdmission reports whether a ClusterSecretStore no longer admits es's

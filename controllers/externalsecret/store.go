@@ -28,19 +28,12 @@ type resolvedStore struct {
 // ClusterSecretStore, that it admits es's namespace.
 func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSecret) (*resolvedStore, error) {
 	ref := es.Spec.SecretStoreRef
-	var store vfv1alpha1.GenericStore
-	key := client.ObjectKey{Name: ref.Name}
-	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
-		if r.DisableClusterStores {
-			return nil, requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
-				fmt.Errorf("ClusterSecretStores are disabled in this operator (--disable-cluster-stores): use a SecretStore in namespace %q", es.Namespace))
-		}
-		store = &vfv1alpha1.ClusterSecretStore{}
-	} else {
-		store = &vfv1alpha1.SecretStore{}
-		key.Namespace = es.Namespace
+	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind && r.DisableClusterStores {
+		return nil, requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
+			fmt.Errorf("ClusterSecretStores are disabled in this operator (--disable-cluster-stores): use a SecretStore in namespace %q", es.Namespace))
 	}
-	if err := r.Get(ctx, key, store); err != nil {
+	store, err := r.getStore(ctx, es)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, requeue.New(requeue.Wait, vfv1alpha1.StoreNotFoundReason,
 				fmt.Errorf("%s %q not found: create it, or fix spec.secretStoreRef", es.StoreKind(), ref.Name))
@@ -76,6 +69,17 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 			fmt.Errorf("%s %q is not ready: %s", store.GetKind(), ref.Name, msg))
 	}
 	return resolved, nil
+}
+
+// getStore reads the store es names from the cache: a SecretStore in es's
+// namespace, or a ClusterSecretStore.
+func (r *Reconciler) getStore(ctx context.Context, es *vfv1alpha1.ExternalSecret) (vfv1alpha1.GenericStore, error) {
+	var store vfv1alpha1.GenericStore = &vfv1alpha1.SecretStore{}
+	key := client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.SecretStoreRef.Name}
+	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
+		store, key.Namespace = &vfv1alpha1.ClusterSecretStore{}, ""
+	}
+	return store, r.Get(ctx, key, store)
 }
 
 // admission decides whether a ClusterSecretStore's conditions admit ns and

@@ -24,6 +24,7 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+	"github.com/vaultferry/vaultferry/controllers/internal/scope"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -79,10 +80,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if store.GetNamespace() != "" && r.Scope != nil && !r.Scope.Empty() {
-		ns := &corev1.Namespace{}
-		if err := r.Get(ctx, client.ObjectKey{Name: store.GetNamespace()}, ns); err != nil || !r.Scope.Matches(labels.Set(ns.Labels)) {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
+	if store.GetNamespace() != "" {
+		if inScope, err := scope.Includes(ctx, r.Client, r.Scope, store.GetNamespace()); err != nil || !inScope {
+			return ctrl.Result{}, err
 		}
 	}
 	before := store.DeepCopyObject().(vfv1alpha1.GenericStore)
