@@ -251,10 +251,10 @@ func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) 
 	key := ref.Key + "\x00" + ref.Version
 	if v, ok := m.fresh.Load(key); ok {
 		r := v.(freshRead)
-		if age := time.Since(r.at); age < min(ref.MaxAge, FreshnessWindow) {
+		switch age := time.Since(r.at); {
+		case age < min(ref.MaxAge, FreshnessWindow):
 			return r.secret, nil
-		}
-		if time.Since(r.at) >= FreshnessWindow {
+		case age >= FreshnessWindow:
 			m.fresh.Delete(key)
 		}
 	}

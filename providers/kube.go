@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -31,7 +30,7 @@ func (k *kube) ServiceAccountToken(ctx context.Context, namespace, name string, 
 		return "", Errorf(ErrForbidden, "requesting a token for ServiceAccount %s/%s: %v", namespace, name, err)
 	}
 	if resp.Status.Token == "" {
-		return "", fmt.Errorf("%w: empty token for ServiceAccount %s/%s", ErrForbidden, namespace, name)
+		return "", Errorf(ErrForbidden, "empty token for ServiceAccount %s/%s", namespace, name)
 	}
 	return resp.Status.Token, nil
 }

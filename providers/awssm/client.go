@@ -112,6 +112,8 @@ func classify(err error, format string, args ...any) error {
 	if errors.As(err, &respErr) {
 		status = respErr.HTTPStatusCode()
 	}
+	// DecryptionFailure, InternalServiceError, 5xx, unknown codes and
+	// unreachable endpoints stay Unavailable.
 	class := providers.ErrUnavailable
 	switch {
 	case code == "ResourceNotFoundException":
@@ -123,8 +125,6 @@ func classify(err error, format string, args ...any) error {
 		class = providers.ErrThrottled
 	case code == "InvalidRequestException", code == "InvalidParameterException", code == "ValidationException":
 		class = providers.ErrInvalid
-	case code == "DecryptionFailure", code == "InternalServiceError", status >= 500, code == "":
-		class = providers.ErrUnavailable
 	}
 	detail := code
 	if detail == "" {

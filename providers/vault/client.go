@@ -233,9 +233,8 @@ func statusOf(err error) int {
 // classify maps Vault errors to provider error classes. Vault's error
 // messages are kept out: they can echo request data.
 func classify(err error, what string) error {
-	var already interface{ Unwrap() error }
-	if providers.Classify(err) != providers.ClassOther && errors.As(err, &already) {
-		return err
+	if providers.Classify(err) != providers.ClassOther {
+		return err // already classified, e.g. a credential Secret that is missing
 	}
 	status := statusOf(err)
 	var respErr *vaultapi.ResponseError
