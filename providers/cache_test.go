@@ -14,6 +14,7 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/fake"
+	"github.com/vaultferry/vaultferry/providers/providertest"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
@@ -95,7 +96,7 @@ func TestFreshnessWindowSharesReads(t *testing.T) {
 	ctx := context.Background()
 	calls := 0
 	p := fake.New(fake.WithHook(func(context.Context, string, providers.Ref) error { calls++; return nil }))
-	cache := providers.NewClientCache(providers.MustNewRegistry(p), providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).Build(), nil), nil)
+	cache := providers.NewClientCache(providers.MustNewRegistry(p), providertest.Kube(), nil)
 	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "s", UID: "u", Generation: 1},
 		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Fake: &vfv1alpha1.FakeProvider{Data: []vfv1alpha1.FakeProviderData{{Key: "k", Value: "v"}}}}}}
 	c, err := cache.Get(ctx, store, "team")

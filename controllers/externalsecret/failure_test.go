@@ -37,7 +37,7 @@ func TestFailuresKeepExistingVersions(t *testing.T) {
 				locked := fixtures.FakeStore(ns, "locked", fixtures.FakeData("db", `{"password":"x"}`)...)
 				locked.Spec.Provider.Fake.AuthSecretRef = &vfv1alpha1.SecretKeySelector{Name: "no-such-credential", Key: "token"}
 				locked.Spec.Provider.Fake.Token = "expected"
-				create(t, locked)
+				operator.Create(t, env.Client, locked)
 				update(t, es, func(es *vfv1alpha1.ExternalSecret) { es.Spec.SecretStoreRef.Name = "locked" })
 			},
 			reason: vfv1alpha1.StoreNotReadyReason,
@@ -45,21 +45,21 @@ func TestFailuresKeepExistingVersions(t *testing.T) {
 		"the provider is unavailable": {
 			breakIt: func(t *testing.T, ns string, es *vfv1alpha1.ExternalSecret) {
 				faults.set(ns+"/store", providers.Errorf(providers.ErrUnavailable, "connection refused"))
-				forceSync(t, es)
+				operator.ForceSync(t, env.Client, es)
 			},
 			reason: vfv1alpha1.UnavailableReason,
 		},
 		"the provider refuses access": {
 			breakIt: func(t *testing.T, ns string, es *vfv1alpha1.ExternalSecret) {
 				faults.set(ns+"/store", providers.Errorf(providers.ErrForbidden, "permission denied"))
-				forceSync(t, es)
+				operator.ForceSync(t, env.Client, es)
 			},
 			reason: vfv1alpha1.ForbiddenReason,
 		},
 		"the provider fails in an unclassified way": {
 			breakIt: func(t *testing.T, ns string, es *vfv1alpha1.ExternalSecret) {
 				faults.set(ns+"/store", errors.New("backend exploded"))
-				forceSync(t, es)
+				operator.ForceSync(t, env.Client, es)
 			},
 			reason: vfv1alpha1.ProviderErrorReason,
 		},
@@ -93,7 +93,7 @@ func TestFailuresKeepExistingVersions(t *testing.T) {
 			ns := env.Namespace(t, nil)
 			readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"`+failureValue+`"}`)...)
 			es := fixtures.ExternalSecret(ns, "app")
-			create(t, es)
+			operator.Create(t, env.Client, es)
 			current := synced(t, es, "").Status.CurrentSecretName
 			before := snapshot(versions(t, ns, "app"))
 

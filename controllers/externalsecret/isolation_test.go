@@ -64,15 +64,15 @@ func TestTenantEscapesAreRefused(t *testing.T) {
 		AllowedKeys:       []string{"tenants/{namespace}/*"},
 	}}, fixtures.FakeData("tenants/"+a+"/db", `{"password":"secret-of-a"}`, "tenants/"+b+"/db", `{"password":"secret-of-b"}`)...)
 	bStore := fixtures.FakeStore(b, "b-store", fixtures.FakeData("db", `{"password":"secret-of-b"}`)...)
-	create(t, store, bStore)
+	operator.Create(t, env.Client, store, bStore)
 	useShared := fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name)
 
 	legit := fixtures.ExternalSecret(a, "legit", useShared, fixtures.WithData("password", "tenants/"+a+"/db", "password"))
-	create(t, legit)
+	operator.Create(t, env.Client, legit)
 	legitVersion := synced(t, legit, "").Status.CurrentSecretName
 
 	taken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "taken"}, StringData: map[string]string{"owner": "someone else"}}
-	create(t, taken)
+	operator.Create(t, env.Client, taken)
 
 	cases := map[string]struct {
 		es     *vfv1alpha1.ExternalSecret
@@ -109,7 +109,7 @@ func TestTenantEscapesAreRefused(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			create(t, tc.es)
+			operator.Create(t, env.Client, tc.es)
 			got := operator.WaitForReason(t, env.Client, tc.es, metav1.ConditionFalse, tc.reason)
 			operator.WaitForEvent(t, env.Client, tc.es.Namespace, tc.es.Name, tc.reason)
 			if got.Status.CurrentSecretName != "" || len(versions(t, tc.es.Namespace, tc.es.Name)) != 0 {
@@ -146,7 +146,7 @@ func TestPlatformAdminFlags(t *testing.T) {
 		ns := env.Namespace(t, nil)
 		store := fixtures.FakeClusterStore("disabled-"+ns, nil, fixtures.FakeData("db", `{"password":"x"}`)...)
 		es := fixtures.ExternalSecret(ns, "app", fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name))
-		create(t, store, es)
+		operator.Create(t, env.Client, store, es)
 		got := operator.WaitForReason(t, env.Client, es, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
 		if msg := operator.Condition(got.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, "--disable-cluster-stores") {
 			t.Errorf("message %q does not say why", msg)
@@ -160,7 +160,7 @@ func TestPlatformAdminFlags(t *testing.T) {
 		store := fixtures.FakeClusterStore("confined-"+ns, nil, fixtures.FakeData("db", `{"password":"x"}`)...)
 		store.Spec.Provider.Fake.AuthSecretRef = &vfv1alpha1.SecretKeySelector{Name: "token", Key: "token", Namespace: ns}
 		store.Spec.Provider.Fake.Token = "t"
-		create(t, credential, store)
+		operator.Create(t, env.Client, credential, store)
 		got := operator.WaitFor(t, env.Client, store, "Forbidden", func(s *vfv1alpha1.ClusterSecretStore) bool {
 			return operator.HasReason(s.Status.Conditions, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
 		})
@@ -187,7 +187,7 @@ func TestShardingFlagsLeaveOtherNamespacesAlone(t *testing.T) {
 			run := operator.Start(t, env, shard(mine))
 			defer run.Stop(t)
 			for _, ns := range []string{mine, theirs} {
-				create(t, fixtures.FakeStore(ns, "store", fixtures.FakeData("db", `{"password":"s"}`)...), fixtures.ExternalSecret(ns, "app"))
+				operator.Create(t, env.Client, fixtures.FakeStore(ns, "store", fixtures.FakeData("db", `{"password":"s"}`)...), fixtures.ExternalSecret(ns, "app"))
 			}
 			synced(t, fixtures.ExternalSecret(mine, "app"), "")
 			time.Sleep(time.Second)

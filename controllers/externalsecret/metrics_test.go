@@ -24,7 +24,7 @@ func TestMetricsFollowTheExternalSecretLifecycle(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"m"}`)...)
 	es := fixtures.ExternalSecret(ns, "app")
-	create(t, es)
+	operator.Create(t, env.Client, es)
 	synced(t, es, "")
 
 	// The operator also syncs other tests' ExternalSecrets: count this namespace's series.

@@ -30,7 +30,7 @@ func TestRestartMidwayMakesNoDuplicatesOrOrphans(t *testing.T) {
 	ess := make([]*vfv1alpha1.ExternalSecret, count)
 	for i := range ess {
 		ess[i] = fixtures.ExternalSecret(ns, fmt.Sprintf("app-%d", i), fixtures.WithData("password", fmt.Sprintf("key-%d", i), "password"))
-		create(t, ess[i])
+		operator.Create(t, env.Client, ess[i])
 	}
 	// Stop as soon as the first version appears, while others are in flight.
 	deadline := time.Now().Add(operator.Timeout)
@@ -66,7 +66,7 @@ func TestRestartMidwayMakesNoDuplicatesOrOrphans(t *testing.T) {
 	second.Stop(t)
 	start(t)
 	for _, es := range ess {
-		forceSync(t, es)
+		operator.ForceSync(t, env.Client, es)
 		if got := synced(t, es, "").Status.CurrentSecretName; got != names[es.Name] {
 			t.Errorf("%s moved from %s to %s across a restart", es.Name, names[es.Name], got)
 		}

@@ -26,7 +26,7 @@ func TestRolloutMovesTargetsAndRespectsUndo(t *testing.T) {
 		{Kind: "Deployment", Name: "web"},
 		{Kind: "Deployment", Name: "bystander"},
 	}}
-	create(t, es)
+	operator.Create(t, env.Client, es)
 	v1 := synced(t, es, "").Status.CurrentSecretName
 
 	web := richDeployment(ns, "web", v1)
@@ -34,13 +34,13 @@ func TestRolloutMovesTargetsAndRespectsUndo(t *testing.T) {
 	optedIn := deploymentUsing(ns, "worker", v1)
 	optedIn.Annotations = map[string]string{vfv1alpha1.RolloutAnnotation: "unrelated, app"}
 	oldPod := podUsing(ns, "web-old-pod", v1)
-	create(t, web, bystander, optedIn, oldPod)
+	operator.Create(t, env.Client, web, bystander, optedIn, oldPod)
 	webBefore := templateJSON(t, web)
 	bystanderVersion := bystander.ResourceVersion
 
 	// Rotation: the targets move to the new version and roll.
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"r2"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	v2 := synced(t, es, v1).Status.CurrentSecretName
 	operator.WaitFor(t, env.Client, web, "web moved to "+v2, func(d *appsv1.Deployment) bool { return strings.Contains(templateJSON(t, d), v2) })
 	if want, got := strings.ReplaceAll(webBefore, v1, v2), templateJSON(t, web); got != want {
@@ -78,7 +78,7 @@ func TestRolloutMovesTargetsAndRespectsUndo(t *testing.T) {
 
 	// A later rotation rolls forward again.
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"r3"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	v3 := synced(t, es, v2).Status.CurrentSecretName
 	operator.WaitFor(t, env.Client, web, "web moved to "+v3, func(d *appsv1.Deployment) bool {
 		return strings.Contains(templateJSON(t, d), v3) && !strings.Contains(templateJSON(t, d), v1)
@@ -92,10 +92,10 @@ func TestMissingRolloutTargetIsAConditionNotAFailure(t *testing.T) {
 	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"m1"}`)...)
 	es := fixtures.ExternalSecret(ns, "app")
 	es.Spec.Rollout = &vfv1alpha1.Rollout{Targets: []vfv1alpha1.RolloutTarget{{Kind: "StatefulSet", Name: "ghost"}}}
-	create(t, es)
+	operator.Create(t, env.Client, es)
 	v1 := synced(t, es, "").Status.CurrentSecretName
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"m2"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	es = synced(t, es, v1)
 	rolled := operator.Condition(es.Status.Conditions, vfv1alpha1.RolledOutCondition)
 	if rolled == nil || rolled.Status != metav1.ConditionFalse || rolled.Reason != vfv1alpha1.RolloutFailedReason || !strings.Contains(rolled.Message, "StatefulSet ghost not found") {

@@ -64,15 +64,6 @@ func start(t *testing.T) (*operator.Running, *faults) {
 	return run, f
 }
 
-func create(t *testing.T, objs ...client.Object) {
-	t.Helper()
-	for _, o := range objs {
-		if err := env.Client.Create(context.Background(), o); err != nil {
-			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
-		}
-	}
-}
-
 // setStoreData replaces the fake store's data, as a rotation in the vault would.
 func setStoreData(t *testing.T, store *vfv1alpha1.SecretStore, data ...vfv1alpha1.FakeProviderData) {
 	t.Helper()
@@ -99,17 +90,6 @@ func update[T client.Object](t *testing.T, obj T, change func(T)) {
 	t.Fatalf("updating %s: conflicts did not stop", obj.GetName())
 }
 
-// forceSync asks for an immediate refresh.
-func forceSync(t *testing.T, es *vfv1alpha1.ExternalSecret) {
-	t.Helper()
-	update(t, es, func(es *vfv1alpha1.ExternalSecret) {
-		if es.Annotations == nil {
-			es.Annotations = map[string]string{}
-		}
-		es.Annotations[vfv1alpha1.ForceSyncAnnotation] = time.Now().Format(time.RFC3339Nano)
-	})
-}
-
 // versions lists the Secrets labelled as versions of the named ExternalSecret.
 func versions(t *testing.T, namespace, esName string) map[string]corev1.Secret {
 	t.Helper()
@@ -129,7 +109,7 @@ func versions(t *testing.T, namespace, esName string) map[string]corev1.Secret {
 func readyStore(t *testing.T, namespace, name string, data ...vfv1alpha1.FakeProviderData) *vfv1alpha1.SecretStore {
 	t.Helper()
 	store := fixtures.FakeStore(namespace, name, data...)
-	create(t, store)
+	operator.Create(t, env.Client, store)
 	return operator.WaitFor(t, env.Client, store, "Ready", func(s *vfv1alpha1.SecretStore) bool {
 		return operator.HasReason(s.Status.Conditions, metav1.ConditionTrue, vfv1alpha1.ValidatedReason) &&
 			operator.Condition(s.Status.Conditions, vfv1alpha1.ReadyCondition).ObservedGeneration == s.Generation

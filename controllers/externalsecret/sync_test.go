@@ -29,7 +29,7 @@ func TestCreateRotateAndRevertMakeVersions(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"`+valueV1+`"}`)...)
 	es := fixtures.ExternalSecret(ns, "db", fixtures.WithTarget("db-creds"))
-	create(t, es)
+	operator.Create(t, env.Client, es)
 
 	es = synced(t, es, "")
 	first := es.Status.CurrentSecretName
@@ -56,7 +56,7 @@ func TestCreateRotateAndRevertMakeVersions(t *testing.T) {
 
 	// Rotation in the source gives a second version; the first is kept.
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"`+valueV2+`"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	es = synced(t, es, first)
 	second := es.Status.CurrentSecretName
 	if got := getSecret(t, ns, second).Data["password"]; string(got) != valueV2 {
@@ -71,7 +71,7 @@ func TestCreateRotateAndRevertMakeVersions(t *testing.T) {
 
 	// Reverting reuses the first version's name: no third object.
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"`+valueV1+`"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	es = synced(t, es, second)
 	if es.Status.CurrentSecretName != first {
 		t.Fatalf("after revert current = %s, want the first version %s again", es.Status.CurrentSecretName, first)
@@ -90,21 +90,21 @@ func TestVersionInUseOutlivesHistoryLimit(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"p1"}`)...)
 	es := fixtures.ExternalSecret(ns, "app", fixtures.WithHistory(1))
-	create(t, es)
+	operator.Create(t, env.Client, es)
 	first := synced(t, es, "").Status.CurrentSecretName
 
 	pod := podUsing(ns, "uses-first", first)
 	deployment := deploymentUsing(ns, "web", first)
-	create(t, pod, deployment)
+	operator.Create(t, env.Client, pod, deployment)
 
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"p2"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	second := synced(t, es, first).Status.CurrentSecretName
 
 	// history.limit 1 keeps only the current version, but the pod and the
 	// deployment still use the first: it must stay.
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"p3"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	third := synced(t, es, second).Status.CurrentSecretName
 	operator.WaitFor(t, env.Client, es, "the unused second version pruned", func(es *vfv1alpha1.ExternalSecret) bool {
 		_, kept := versions(t, ns, "app")[second]
@@ -138,12 +138,12 @@ func TestMutableTargetIsRewrittenInPlace(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"m1"}`)...)
 	es := fixtures.ExternalSecret(ns, "plain", fixtures.WithMutableTarget())
-	create(t, es)
+	operator.Create(t, env.Client, es)
 	if got := synced(t, es, "").Status.CurrentSecretName; got != "plain" {
 		t.Fatalf("mutable target name = %q, want the ExternalSecret name", got)
 	}
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"m2"}`)...)
-	forceSync(t, es)
+	operator.ForceSync(t, env.Client, es)
 	operator.WaitFor(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"}}, "rewritten data",
 		func(s *corev1.Secret) bool { return string(s.Data["password"]) == "m2" })
 	if n := len(versions(t, ns, "plain")); n != 1 {
@@ -157,7 +157,7 @@ func TestDeletionPolicy(t *testing.T) {
 	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"d1"}`)...)
 	keep := fixtures.ExternalSecret(ns, "keep", fixtures.WithDeletionPolicy(vfv1alpha1.DeletionPolicyRetain))
 	drop := fixtures.ExternalSecret(ns, "drop")
-	create(t, keep, drop)
+	operator.Create(t, env.Client, keep, drop)
 	kept := synced(t, keep, "").Status.CurrentSecretName
 	dropped := synced(t, drop, "").Status.CurrentSecretName
 
@@ -215,7 +215,7 @@ func TestSecretCacheHoldsOnlyManagedSecrets(t *testing.T) {
 	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"c1"}`)...)
 	unrelated := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, StringData: map[string]string{"k": "v"}}
 	es := fixtures.ExternalSecret(ns, "app")
-	create(t, unrelated, es)
+	operator.Create(t, env.Client, unrelated, es)
 	current := synced(t, es, "").Status.CurrentSecretName
 
 	cached := &corev1.SecretList{}

@@ -9,14 +9,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/awssm"
 	"github.com/vaultferry/vaultferry/providers/providertest"
 	"github.com/vaultferry/vaultferry/test/awsfake"
-	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 const (
@@ -32,7 +30,7 @@ func harness(t *testing.T) (*awsfake.Server, func(secretKey string) func(*testin
 		return func(*testing.T) (vfv1alpha1.GenericStore, providers.Kube, string) {
 			creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "aws"},
 				Data: map[string][]byte{"id": []byte(accessKeyID), "secret": []byte(secretKey)}}
-			kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+			kube := providertest.Kube(creds)
 			s := &vfv1alpha1.SecretStore{
 				ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "aws"},
 				Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{AWS: &vfv1alpha1.AWSProvider{

@@ -8,14 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/azurekv"
 	"github.com/vaultferry/vaultferry/providers/providertest"
 	"github.com/vaultferry/vaultferry/test/azurefake"
-	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 const (
@@ -31,7 +29,7 @@ func newProvider(fake *azurefake.Server) *azurekv.Provider {
 // spStore is a SecretStore authenticating as a service principal with the given credential Secret data.
 func spStore(fake *azurefake.Server, data map[string][]byte, useCert bool) (vfv1alpha1.GenericStore, providers.Kube, string) {
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "azure"}, Data: data}
-	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+	kube := providertest.Kube(creds)
 	ref := &vfv1alpha1.AzureAuthSecretRef{ClientID: vfv1alpha1.SecretKeySelector{Name: "azure", Key: "id"}}
 	if useCert {
 		ref.ClientCertificate = &vfv1alpha1.SecretKeySelector{Name: "azure", Key: "cert"}

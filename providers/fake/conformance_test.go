@@ -6,13 +6,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/fake"
 	"github.com/vaultferry/vaultferry/providers/providertest"
-	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 func TestConformance(t *testing.T) {
@@ -21,7 +19,7 @@ func TestConformance(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "fake-token"},
 		Data:       map[string][]byte{"token": []byte("open-sesame")},
 	}
-	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(credential).Build(), nil)
+	kube := providertest.Kube(credential)
 	store := func(token string) func(*testing.T) (vfv1alpha1.GenericStore, providers.Kube, string) {
 		return func(*testing.T) (vfv1alpha1.GenericStore, providers.Kube, string) {
 			s := &vfv1alpha1.SecretStore{

@@ -7,8 +7,12 @@ import (
 	"errors"
 	"testing"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 // Harness adapts one provider and its backend to the suite.
@@ -124,4 +128,11 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("second Close: %v", err)
 		}
 	})
+}
+
+// Kube serves objs (credential Secrets, ServiceAccounts) to a provider from
+// controller-runtime's fake client: for conformance and unit tests only;
+// TokenRequest is not available through it.
+func Kube(objs ...client.Object) providers.Kube {
+	return providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(objs...).Build(), nil)
 }

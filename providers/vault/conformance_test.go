@@ -22,19 +22,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/providertest"
 	"github.com/vaultferry/vaultferry/providers/vault"
-	"github.com/vaultferry/vaultferry/test/testenv"
 	"github.com/vaultferry/vaultferry/test/vaultdev"
 )
 
 func tokenStore(server, token string) (vfv1alpha1.GenericStore, providers.Kube, string) {
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-token"}, Data: map[string][]byte{"token": []byte(token)}}
-	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+	kube := providertest.Kube(creds)
 	return &vfv1alpha1.SecretStore{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault"},
 		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
@@ -89,7 +87,7 @@ func TestVaultSpecifics(t *testing.T) {
 		}
 		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-ca"}, Data: map[string][]byte{"ca.crt": v.CA(t)}}
 		token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-token"}, Data: map[string][]byte{"token": []byte(vaultdev.RootToken)}}
-		kube = providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(ca, token).Build(), nil)
+		kube = providertest.Kube(ca, token)
 		store.GetSpec().Provider.Vault.CAProvider = &vfv1alpha1.CAProvider{Type: "Secret", Name: "vault-ca", Key: "ca.crt"}
 		c, err := vault.New().NewClient(ctx, store, kube, ns)
 		if err != nil {
@@ -139,7 +137,7 @@ func TestVaultSpecifics(t *testing.T) {
 		}
 		secretID := v.Write(t, "auth/approle/role/short/secret-id", map[string]any{})
 		creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(fmt.Sprint(secretID.Data["secret_id"]))}}
-		akube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+		akube := providertest.Kube(creds)
 		astore := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
 			Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
 				Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
@@ -195,7 +193,7 @@ func TestClientCertificateIsPresented(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "client-tls"}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{corev1.TLSCertKey: clientCert, corev1.TLSPrivateKeyKey: clientKey}},
 	}
-	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(objs...).Build(), nil)
+	kube := providertest.Kube(objs...)
 	store, _, ns := tokenStore(srv.URL, "t")
 	spec := store.GetSpec().Provider.Vault
 	spec.CABundle = serverCA
@@ -257,7 +255,7 @@ func TestRevokedTokenReloginsOncePolicyDenialNever(t *testing.T) {
 	}
 	secretID := v.Write(t, "auth/approle/role/r/secret-id", map[string]any{})
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(fmt.Sprint(secretID.Data["secret_id"]))}}
-	kube := providers.NewKube(clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(creds).Build(), nil)
+	kube := providertest.Kube(creds)
 	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
 		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
 			Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,7 +38,7 @@ func BuildBinary(ctx context.Context, dir string) (string, error) {
 // StartBinary runs the operator binary against kubeconfig and waits until
 // /readyz answers. Its logs go to the returned Process (and to also, if set).
 func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer, extraArgs ...string) (*Process, error) {
-	metrics, probe := FreeAddr(), FreeAddr()
+	metrics, probe := testenv.FreeAddr(), testenv.FreeAddr()
 	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{
 		"--kubeconfig", kubeconfig, "--namespace", Namespace,
@@ -126,14 +125,4 @@ func (p *Process) Stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
-}
-
-// FreeAddr returns a free 127.0.0.1 port's address.
-func FreeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }

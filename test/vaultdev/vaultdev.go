@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,12 +46,7 @@ func start(t testing.TB, useTLS bool) *Server {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("vault missing at %s: run 'make test-peers'", bin)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := testenv.FreeAddr()
 	s := &Server{Addr: "http://" + addr, audit: filepath.Join(t.TempDir(), "audit.log"),
 		args: []string{"server", "-dev", "-dev-listen-address=" + addr, "-dev-root-token-id=" + RootToken, "-dev-no-store-token"}}
 	if useTLS {
@@ -70,6 +64,7 @@ func start(t testing.TB, useTLS bool) *Server {
 			t.Fatal(err)
 		}
 	}
+	var err error
 	if s.Client, err = vaultapi.NewClient(cfg); err != nil {
 		t.Fatal(err)
 	}
