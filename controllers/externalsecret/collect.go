@@ -23,9 +23,9 @@ import (
 func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, current string) (ctrl.Result, error) {
 	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
 
-	result := ctrl.Result{RequeueAfter: requeue.Jitter(r.untilRefresh(es))}
-	if es.RefreshEvery() == 0 {
-		result = ctrl.Result{}
+	var result ctrl.Result
+	if es.RefreshEvery() > 0 {
+		result = requeue.Background(r.untilRefresh(es))
 	}
 	candidates := pruneCandidates(es.Status.Versions, current, es.HistoryLimit(), es.MinRetention(), r.now())
 	if len(candidates) > 0 {
@@ -36,7 +36,7 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 		if held > 0 {
 			recheck := orDefault(r.InUseRecheck, DefaultInUseRecheck)
 			if result.RequeueAfter == 0 || recheck < result.RequeueAfter {
-				result.RequeueAfter = recheck
+				result = requeue.Background(recheck)
 			}
 		}
 	}

@@ -286,13 +286,13 @@ func (r *Reconciler) markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.
 func (r *Reconciler) failureResult(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) (ctrl.Result, error) {
 	switch failure.Kind {
 	case requeue.Wait:
-		return ctrl.Result{RequeueAfter: requeue.Jitter(orDefault(r.StoreWait, DefaultStoreWait))}, nil
+		return requeue.Background(orDefault(r.StoreWait, DefaultStoreWait)), nil
 	case requeue.Later:
 		after := min(es.RefreshEvery(), notFoundRecheckCap)
 		if after == 0 {
 			after = notFoundRecheckCap
 		}
-		return ctrl.Result{RequeueAfter: requeue.Jitter(after)}, nil
+		return requeue.Background(after), nil
 	case requeue.Stall:
 		return ctrl.Result{}, reconcile.TerminalError(failure)
 	default:

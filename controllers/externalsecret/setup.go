@@ -3,11 +3,9 @@ package externalsecret
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,16 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 )
 
 // storeRefIndex indexes ExternalSecrets by "<kind>/<name>" of their store.
 const storeRefIndex = ".spec.secretStoreRef"
-
-// Backoff bounds for failed syncs: quick first retries, at most every 5 minutes.
-const (
-	retryBaseDelay = time.Second
-	retryMaxDelay  = 5 * time.Minute
-)
 
 // SetupWithManager registers the controller: ExternalSecrets on spec or
 // annotation change, their versions on update or delete (someone deleted the
@@ -57,7 +50,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	}
 	return b.WithOptions(controller.Options{
 		MaxConcurrentReconciles: concurrency,
-		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retryBaseDelay, retryMaxDelay),
+		RateLimiter:             requeue.Backoff(),
 	}).
 		Complete(r)
 }

@@ -8,6 +8,10 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 )
@@ -23,6 +27,16 @@ func Jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - d/10 + time.Duration(rand.Int64N(spread+1))
+}
+
+// Background schedules a reconcile nobody is waiting for (a periodic
+// refresh, a recheck of a store or of a remote secret) after d ±10%, at low
+// priority in the work queue: new and edited objects, which a user is
+// waiting for, go ahead of it even when thousands of refreshes are due.
+// The queue keeps the priority for retries of a failed background
+// reconcile; a change to the object raises it again.
+func Background(d time.Duration) ctrl.Result {
+	return ctrl.Result{RequeueAfter: Jitter(d), Priority: ptr.To(handler.LowPriority)}
 }
 
 // Kind says how a failed reconcile is retried.

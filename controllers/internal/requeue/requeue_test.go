@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 )
 
 func TestJitterStaysWithinTenPercent(t *testing.T) {
@@ -34,5 +36,42 @@ func TestAsFindsWrappedError(t *testing.T) {
 	plain := As(errors.New("boom"), "ProviderError")
 	if plain.Kind != Retry || plain.Reason != "ProviderError" {
 		t.Fatalf("As(plain) = %+v, want Retry/ProviderError", plain)
+	}
+}
+
+func TestBackoffGrowsAndSpreadsRetries(t *testing.T) {
+	limiter := JitteredBackoff[string](time.Second, 16*time.Second)
+	for failure, step := range []time.Duration{1, 2, 4, 8, 16, 16} {
+		step *= time.Second
+		got := limiter.When("es")
+		if got < step/2 || got > step {
+			t.Fatalf("retry %d: delay %v, want within [%v, %v]", failure+1, got, step/2, step)
+		}
+	}
+	if n := limiter.NumRequeues("es"); n != 6 {
+		t.Fatalf("NumRequeues = %d, want 6", n)
+	}
+	limiter.Forget("es")
+	if got := limiter.When("es"); got > time.Second {
+		t.Fatalf("after Forget the first delay is %v, want at most the 1s base", got)
+	}
+
+	// Many items failing together (one throttled vault) must not retry together.
+	first := map[time.Duration]bool{}
+	for i := range 200 {
+		first[limiter.When(fmt.Sprintf("es-%d", i))] = true
+	}
+	if len(first) < 150 {
+		t.Fatalf("200 items failing together got only %d distinct first delays", len(first))
+	}
+}
+
+func TestBackgroundRequeuesBehindUserChanges(t *testing.T) {
+	got := Background(time.Hour)
+	if got.Priority == nil || *got.Priority != handler.LowPriority {
+		t.Fatalf("Background priority = %v, want handler.LowPriority (%d): new ExternalSecrets must go ahead of refreshes", got.Priority, handler.LowPriority)
+	}
+	if got.RequeueAfter < 54*time.Minute || got.RequeueAfter > 66*time.Minute {
+		t.Fatalf("Background(1h) requeues after %v, want 1h ±10%%", got.RequeueAfter)
 	}
 }
