@@ -23,10 +23,7 @@ import (
 func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, current string) (ctrl.Result, error) {
 	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
 
-	var result ctrl.Result
-	if es.RefreshEvery() > 0 {
-		result = requeue.Background(r.untilRefresh(es))
-	}
+	result := r.nextRefresh(es)
 	candidates := pruneCandidates(es.Status.Versions, current, es.HistoryLimit(), es.MinRetention(), r.now())
 	if len(candidates) > 0 {
 		held, err := r.prune(ctx, es, candidates)
@@ -36,11 +33,21 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 		if held > 0 {
 			recheck := orDefault(r.InUseRecheck, DefaultInUseRecheck)
 			if result.RequeueAfter == 0 || recheck < result.RequeueAfter {
-				result = requeue.Background(recheck)
+				result = requeue.Background(requeue.Jitter(recheck))
 			}
 		}
 	}
 	return result, nil
+}
+
+// nextRefresh schedules the next periodic fetch of es, if it has a refresh
+// interval. A deadline that passed while this reconcile ran still requeues
+// (see requeue.Background).
+func (r *Reconciler) nextRefresh(es *vfv1alpha1.ExternalSecret) ctrl.Result {
+	if es.RefreshEvery() == 0 {
+		return ctrl.Result{}
+	}
+	return requeue.Background(r.untilRefresh(es))
 }
 
 // patchStatus writes es.Status when it differs from before.

@@ -261,3 +261,32 @@ func TestReferenceRewrites(t *testing.T) {
 		t.Errorf("rewrites for a workload that references no version: %v", got)
 	}
 }
+
+func TestNextRefresh(t *testing.T) {
+	synced := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	es := func(every time.Duration) *vfv1alpha1.ExternalSecret {
+		es := fixtures.ExternalSecret("ns", "db", fixtures.WithRefresh(every))
+		es.UID = "3f1c9a52-0000-4000-8000-000000000001"
+		es.Status.RefreshTime = &metav1.Time{Time: synced}
+		return es
+	}
+	at := func(now time.Time) *Reconciler { return &Reconciler{Now: func() time.Time { return now }} }
+
+	if got := at(synced).nextRefresh(es(0)); got.RequeueAfter != 0 {
+		t.Errorf("refreshInterval 0 (fetch once) requeues after %v, want never", got.RequeueAfter)
+	}
+	first := at(synced).nextRefresh(es(time.Hour)).RequeueAfter
+	if first < 54*time.Minute || first > 66*time.Minute {
+		t.Fatalf("1h refresh scheduled after %v, want 1h ±10%%", first)
+	}
+	// Waking early (a jittered recheck, a restart) must not move the
+	// deadline: the next wake-up lands on it.
+	deadline := synced.Add(first)
+	if got := at(deadline.Add(-time.Minute)).nextRefresh(es(time.Hour)).RequeueAfter; got != time.Minute {
+		t.Errorf("a minute before the deadline the refresh is scheduled after %v, want exactly 1m", got)
+	}
+	// The deadline passing while the reconcile ran must still requeue.
+	if got := at(deadline.Add(time.Nanosecond)).nextRefresh(es(time.Hour)); got.RequeueAfter <= 0 || got.Priority == nil {
+		t.Errorf("just past the deadline nextRefresh = %+v, want a low-priority requeue soon", got)
+	}
+}

@@ -185,12 +185,18 @@ func (r *Reconciler) lostAdmission(ctx context.Context, es *vfv1alpha1.ExternalS
 
 // untilRefresh is the time left until the next scheduled fetch; negative when
 // overdue, and zero-interval ExternalSecrets (fetch once) never come due.
+// The interval is jittered by ±10% so that ExternalSecrets synced together
+// do not refresh together, with the same jitter for every check of one
+// deadline (seeded by the object and its last refresh, in the whole seconds
+// status keeps).
 func (r *Reconciler) untilRefresh(es *vfv1alpha1.ExternalSecret) time.Duration {
 	every := es.RefreshEvery()
 	if every == 0 || es.Status.RefreshTime == nil {
 		return time.Duration(1<<63 - 1)
 	}
-	return es.Status.RefreshTime.Add(every).Sub(r.now())
+	last := es.Status.RefreshTime.Time
+	every = requeue.JitterFor(every, fmt.Sprintf("%s/%d", es.UID, last.Unix()))
+	return last.Add(every).Sub(r.now())
 }
 
 // ownedVersions lists the Secrets this ExternalSecret controls, from the cache.
@@ -286,13 +292,13 @@ func (r *Reconciler) markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.
 func (r *Reconciler) failureResult(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) (ctrl.Result, error) {
 	switch failure.Kind {
 	case requeue.Wait:
-		return requeue.Background(orDefault(r.StoreWait, DefaultStoreWait)), nil
+		return requeue.Background(requeue.Jitter(orDefault(r.StoreWait, DefaultStoreWait))), nil
 	case requeue.Later:
 		after := min(es.RefreshEvery(), notFoundRecheckCap)
 		if after == 0 {
 			after = notFoundRecheckCap
 		}
-		return requeue.Background(after), nil
+		return requeue.Background(requeue.Jitter(after)), nil
 	case requeue.Stall:
 		return ctrl.Result{}, reconcile.TerminalError(failure)
 	default:

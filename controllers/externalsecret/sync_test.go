@@ -2,6 +2,7 @@ package externalsecret_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -228,5 +229,45 @@ func TestSecretCacheHoldsOnlyManagedSecrets(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{current}) {
 		t.Fatalf("the operator's cache holds Secrets %v, want only its version %s", names, current)
+	}
+}
+
+// Every ExternalSecret keeps refreshing on its interval: none drops out of
+// the schedule (an early, jittered wake-up once chased its deadline until a
+// requeue of zero was returned, and the object was never refreshed again).
+func TestPeriodicRefreshNeverStops(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"`+valueV1+`"}`)...)
+	const count, refreshes = 10, 4
+	for i := range count {
+		operator.Create(t, env.Client, fixtures.ExternalSecret(ns, fmt.Sprintf("db-%d", i), fixtures.WithRefresh(2*time.Second)))
+	}
+	seen := map[string]map[string]bool{}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		list := &vfv1alpha1.ExternalSecretList{}
+		if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		behind := 0
+		for _, es := range list.Items {
+			if seen[es.Name] == nil {
+				seen[es.Name] = map[string]bool{}
+			}
+			if es.Status.RefreshTime != nil {
+				seen[es.Name][es.Status.RefreshTime.UTC().String()] = true
+			}
+			if len(seen[es.Name]) < refreshes {
+				behind++
+			}
+		}
+		if len(list.Items) == count && behind == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute %d of %d ExternalSecrets refreshing every 2s had refreshed fewer than %d times: %v", behind, count, refreshes, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

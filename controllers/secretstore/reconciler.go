@@ -98,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, failure
 	}
-	return requeue.Background(recheckEvery(store)), nil
+	return requeue.Background(requeue.Jitter(recheckEvery(store))), nil
 }
 
 // validate checks the provider block and logs in; the error is classified.

@@ -5,6 +5,7 @@ package requeue
 
 import (
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -29,14 +30,33 @@ func Jitter(d time.Duration) time.Duration {
 	return d - d/10 + time.Duration(rand.Int64N(spread+1))
 }
 
+// JitterFor spreads d by ±10% like Jitter, but always the same way for the
+// same seed: a deadline that is re-checked on every wake-up must not move, or
+// early wake-ups chase it in ever smaller steps.
+func JitterFor(d time.Duration, seed string) time.Duration {
+	spread := int64(d) / 5
+	if d <= 0 || spread <= 0 {
+		return d
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(seed))
+	return d - d/10 + time.Duration(h.Sum64()%uint64(spread+1))
+}
+
+// MinBackground is the shortest background requeue. It also stands in for a
+// deadline that passed while the reconcile ran: a zero or negative
+// RequeueAfter would not requeue at all, and the object would never be
+// looked at again.
+const MinBackground = time.Second
+
 // Background schedules a reconcile nobody is waiting for (a periodic
-// refresh, a recheck of a store or of a remote secret) after d ±10%, at low
-// priority in the work queue: new and edited objects, which a user is
-// waiting for, go ahead of it even when thousands of refreshes are due.
-// The queue keeps the priority for retries of a failed background
-// reconcile; a change to the object raises it again.
+// refresh, a recheck of a store or of a remote secret) after d, at least
+// MinBackground, at low priority in the work queue: new and edited objects,
+// which a user is waiting for, go ahead of it even when thousands of
+// refreshes are due. The queue keeps the priority for retries of a failed
+// background reconcile; a change to the object raises it again.
 func Background(d time.Duration) ctrl.Result {
-	return ctrl.Result{RequeueAfter: Jitter(d), Priority: ptr.To(handler.LowPriority)}
+	return ctrl.Result{RequeueAfter: max(d, MinBackground), Priority: ptr.To(handler.LowPriority)}
 }
 
 // Kind says how a failed reconcile is retried.

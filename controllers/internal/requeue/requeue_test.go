@@ -71,7 +71,35 @@ func TestBackgroundRequeuesBehindUserChanges(t *testing.T) {
 	if got.Priority == nil || *got.Priority != handler.LowPriority {
 		t.Fatalf("Background priority = %v, want handler.LowPriority (%d): new ExternalSecrets must go ahead of refreshes", got.Priority, handler.LowPriority)
 	}
-	if got.RequeueAfter < 54*time.Minute || got.RequeueAfter > 66*time.Minute {
-		t.Fatalf("Background(1h) requeues after %v, want 1h ±10%%", got.RequeueAfter)
+	if got.RequeueAfter != time.Hour {
+		t.Fatalf("Background(1h) requeues after %v", got.RequeueAfter)
+	}
+}
+
+// A deadline that passed during the reconcile must still requeue: a zero
+// RequeueAfter means "never" to controller-runtime.
+func TestBackgroundNeverDropsTheObject(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Nanosecond, -time.Minute, time.Nanosecond} {
+		if got := Background(d).RequeueAfter; got < MinBackground {
+			t.Errorf("Background(%v) requeues after %v, want at least %v", d, got, MinBackground)
+		}
+	}
+}
+
+func TestJitterForIsStablePerSeedAndSpreadsAcrossSeeds(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for i := range 1000 {
+		seed := fmt.Sprintf("uid-%d/1700000000", i)
+		got := JitterFor(time.Hour, seed)
+		if got < 54*time.Minute || got > 66*time.Minute {
+			t.Fatalf("JitterFor(1h) = %v, outside ±10%%", got)
+		}
+		if again := JitterFor(time.Hour, seed); again != got {
+			t.Fatalf("JitterFor moved the deadline for one seed: %v then %v", got, again)
+		}
+		seen[got] = true
+	}
+	if len(seen) < 900 {
+		t.Fatalf("JitterFor gave only %d distinct values for 1000 seeds", len(seen))
 	}
 }
