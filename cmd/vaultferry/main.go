@@ -78,8 +78,11 @@ func parseFlags() options {
 	})
 	flag.Float64Var(&o.GlobalQPS, "global-qps", 0, "Provider calls per second through all stores together (0: only the per-store limits).")
 	flag.IntVar(&o.GlobalBurst, "global-burst", 100, "Burst of --global-qps.")
-	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "Requests per second to the Kubernetes API server.")
-	flag.IntVar(&o.kubeBurst, "kube-api-burst", 100, "Burst of --kube-api-qps.")
+	// client-go applies these per API group client (core, vaultferry.io, events, ...), not to
+	// the whole process. 50/100 made the ExternalSecret status writes the bottleneck of an
+	// initial sync (make bench: 2000 ExternalSecrets Ready in 40 s; 16 s at 200/400).
+	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 200, "Requests per second to the Kubernetes API server, per API group client.")
+	flag.IntVar(&o.kubeBurst, "kube-api-burst", 400, "Burst of --kube-api-qps.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -1,8 +1,20 @@
 // Package bench is `make bench`: the operator binary against the envtest
 // control plane and a real Vault dev server, syncing many ExternalSecrets.
-// Sizes come from BENCH_N (ExternalSecrets, default 2000), BENCH_NAMESPACES
-// (100), BENCH_KEYS (distinct remote keys, 50) and BENCH_UNRELATED (unrelated
-// 10 KiB Secrets for the memory comparison, 20000; 0 skips that phase).
+//
+// BenchmarkInitialSync creates BENCH_N ExternalSecrets (default 2000) in
+// BENCH_NAMESPACES namespaces (100) reading BENCH_KEYS distinct remote keys
+// (50), ExternalSecret i in namespace i mod M reading key i mod K, then starts
+// the operator and measures the initial sync, one steady-state refresh cycle
+// (BENCH_REFRESH, default 1m) and the memory with BENCH_UNRELATED unrelated
+// 10 KiB Secrets (20000; 0 skips that phase). BENCH_STORE=cluster puts every
+// namespace on one ClusterSecretStore instead of a SecretStore each.
+//
+// BenchmarkNewDuringRefreshWave keeps BENCH_WAVE ExternalSecrets (10000)
+// refreshing every BENCH_WAVE_REFRESH (30s), more than the operator can
+// refresh in that time, and measures how long a newly applied ExternalSecret
+// takes to become Ready while the refresh backlog is queued.
+//
+// BENCH_FLAGS adds operator flags (default "--concurrency=16").
 package bench
 
 import (
@@ -11,14 +23,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/test/fixtures"
@@ -27,122 +43,337 @@ import (
 	"github.com/vaultferry/vaultferry/test/vaultdev"
 )
 
-// Result is one benchmark run, printed as a table and written as JSON.
-type Result struct {
-	ExternalSecrets      int     `json:"externalSecrets"`
-	Namespaces           int     `json:"namespaces"`
-	DistinctKeys         int     `json:"distinctKeys"`
-	SecondsToAllReady    float64 `json:"secondsToAllReady"`
-	ProviderRequests     float64 `json:"providerRequests"`
-	VaultReads           int     `json:"vaultReads"`
-	VaultLogins          int     `json:"vaultLogins"`
-	PeakRSSMiB           float64 `json:"peakRSSMiB"`
-	CPUSeconds           float64 `json:"cpuSeconds"`
+// InitialSync is one BenchmarkInitialSync run, printed as a table and written as JSON.
+type InitialSync struct {
+	ExternalSecrets int    `json:"externalSecrets"`
+	Namespaces      int    `json:"namespaces"`
+	DistinctKeys    int    `json:"distinctKeys"`
+	StoreKind       string `json:"storeKind"`
+	Stores          int    `json:"stores"`
+	// StoreKeyPairs is the lower bound of reads: a read is shared only
+	// through one store's client (stores may have different permissions).
+	StoreKeyPairs     int     `json:"storeKeyPairs"`
+	OperatorFlags     string  `json:"operatorFlags"`
+	SecondsToAllReady float64 `json:"secondsToAllReady"`
+	ProviderRequests  float64 `json:"providerRequests"`
+	VaultReads        int     `json:"vaultReads"`
+	VaultLogins       int     `json:"vaultLogins"`
+	KubeRequests      float64 `json:"kubeRequests"`
+	PeakRSSMiB        float64 `json:"peakRSSMiB"`
+	CPUSeconds        float64 `json:"cpuSeconds"`
+
+	RefreshInterval    string  `json:"refreshInterval"`
+	CycleSeconds       float64 `json:"cycleSeconds"`
+	CycleSyncs         float64 `json:"cycleSyncs"`
+	CycleProviderReads float64 `json:"cycleProviderReads"`
+	CycleVaultReads    int     `json:"cycleVaultReads"`
+
 	UnrelatedSecrets     int     `json:"unrelatedSecrets,omitempty"`
 	PeakRSSWithUnrelated float64 `json:"peakRSSWithUnrelatedMiB,omitempty"`
 }
 
-func envInt(name string, fallback int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return fallback
+// RefreshWave is one BenchmarkNewDuringRefreshWave run.
+type RefreshWave struct {
+	ExternalSecrets   int     `json:"externalSecrets"`
+	RefreshInterval   string  `json:"refreshInterval"`
+	OperatorFlags     string  `json:"operatorFlags"`
+	SecondsToAllReady float64 `json:"secondsToAllReady"`
+	// RefreshesPerSecond is the sync rate while the probes ran: the wave.
+	RefreshesPerSecond float64 `json:"refreshesPerSecond"`
+	Probes             []Probe `json:"probes"`
+	MaxProbeSeconds    float64 `json:"maxProbeSeconds"`
+}
+
+// Probe is one new ExternalSecret applied during the wave.
+type Probe struct {
+	// QueuedRefreshes is the ExternalSecret work queue's depth (items due)
+	// when the probe was applied.
+	QueuedRefreshes float64 `json:"queuedRefreshes"`
+	SecondsToReady  float64 `json:"secondsToReady"`
 }
 
 func BenchmarkInitialSync(b *testing.B) {
-	ctx := context.Background()
-	res := Result{ExternalSecrets: envInt("BENCH_N", 2000), Namespaces: envInt("BENCH_NAMESPACES", 100), DistinctKeys: envInt("BENCH_KEYS", 50)}
+	res := InitialSync{ExternalSecrets: envInt("BENCH_N", 2000), Namespaces: envInt("BENCH_NAMESPACES", 100), DistinctKeys: envInt("BENCH_KEYS", 50),
+		StoreKind: vfv1alpha1.SecretStoreKind, RefreshInterval: envString("BENCH_REFRESH", "1m"), OperatorFlags: envString("BENCH_FLAGS", "--concurrency=16")}
+	if os.Getenv("BENCH_STORE") == "cluster" {
+		res.StoreKind = vfv1alpha1.ClusterSecretStoreKind
+	}
 	unrelated := envInt("BENCH_UNRELATED", 20000)
-	env, err := testenv.Start()
+	refresh, err := time.ParseDuration(res.RefreshInterval)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = env.Stop() }()
-	v := vaultdev.Start(b)
-	for k := range res.DistinctKeys {
-		v.PutKV(b, fmt.Sprintf("bench/%d", k), map[string]any{"password": fmt.Sprintf("p-%d", k)})
-	}
-	if _, err := env.Kubectl(ctx, "create", "namespace", operator.Namespace); err != nil {
-		b.Fatal(err)
-	}
-	var namespaces []string
-	for i := range res.Namespaces {
-		ns := fmt.Sprintf("bench-%03d", i)
-		namespaces = append(namespaces, ns)
-		operator.Create(b, env.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault-token"}, StringData: map[string]string{"token": vaultdev.RootToken}},
-			&vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault"}, Spec: vfv1alpha1.SecretStoreSpec{
-				Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: v.Addr,
-					Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token"}}}}}})
-	}
-	for i := range res.ExternalSecrets {
-		ns := namespaces[i%len(namespaces)]
-		operator.Create(b, env.Client, fixtures.ExternalSecret(ns, fmt.Sprintf("es-%d", i),
-			fixtures.WithStore(vfv1alpha1.SecretStoreKind, "vault"), fixtures.WithData("password", fmt.Sprintf("bench/%d", i%res.DistinctKeys), "password")))
-	}
-	bin, err := operator.BuildBinary(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
+	f := setUp(b, res.Namespaces, res.DistinctKeys, res.StoreKind)
+	res.Stores = f.stores
+	res.StoreKeyPairs = f.createExternalSecrets(b, "es", res.ExternalSecrets, res.DistinctKeys, refresh)
 
 	b.ResetTimer()
 	start := time.Now()
-	proc, err := operator.StartBinary(ctx, bin, env.Kubeconfig, nil, "--concurrency=16")
-	if err != nil {
-		b.Fatal(err)
-	}
-	waitAllReady(b, env, res.ExternalSecrets)
+	proc := f.startOperator(b, res.OperatorFlags)
+	waitAllReady(b, f.env, res.ExternalSecrets)
 	res.SecondsToAllReady = time.Since(start).Seconds()
 	b.StopTimer()
-	res.ProviderRequests = sumMetric(b, proc, `vaultferry_provider_requests_total{operation="GetSecret"`)
-	res.VaultReads = v.Requests(b, "secret/data/bench/")
-	res.VaultLogins = v.Logins(b, "token")
+	res.ProviderRequests = sumMetric(b, proc, "vaultferry_provider_requests_total{", `operation="GetSecret"`)
+	res.VaultReads = f.vault.Requests(b, "secret/data/bench/")
+	res.VaultLogins = f.vault.Logins(b, "token")
+	res.KubeRequests = sumMetric(b, proc, "rest_client_requests_total{")
 	res.PeakRSSMiB, res.CPUSeconds = procStats(b, proc.PID())
+
+	if refresh > 0 {
+		res.CycleSeconds, res.CycleSyncs, res.CycleProviderReads, res.CycleVaultReads = f.refreshCycle(b, proc, res.ExternalSecrets)
+	}
 	proc.Stop()
 
 	if unrelated > 0 {
-		payload := strings.Repeat("u", 10*1024)
-		for i := range unrelated {
-			operator.Create(b, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespaces[i%len(namespaces)], Name: fmt.Sprintf("unrelated-%d", i)},
-				StringData: map[string]string{"blob": payload}})
-		}
-		proc, err = operator.StartBinary(ctx, bin, env.Kubeconfig, nil, "--concurrency=16")
-		if err != nil {
-			b.Fatal(err)
-		}
-		waitAllReady(b, env, res.ExternalSecrets)
+		f.createUnrelatedSecrets(b, unrelated)
+		proc = f.startOperator(b, res.OperatorFlags)
+		waitAllReady(b, f.env, res.ExternalSecrets)
 		time.Sleep(5 * time.Second) // a full resync of the caches
 		res.UnrelatedSecrets = unrelated
 		res.PeakRSSWithUnrelated, _ = procStats(b, proc.PID())
 		proc.Stop()
 	}
-	report(b, res)
+	rows := [][2]string{
+		{"ExternalSecrets / namespaces / distinct keys", fmt.Sprintf("%d / %d / %d", res.ExternalSecrets, res.Namespaces, res.DistinctKeys)},
+		{"stores (kind)", fmt.Sprintf("%d (%s)", res.Stores, res.StoreKind)},
+		{"distinct (store, key) pairs: the fewest reads possible", strconv.Itoa(res.StoreKeyPairs)},
+		{"operator flags", res.OperatorFlags},
+		{"time to all Ready", fmt.Sprintf("%.1f s", res.SecondsToAllReady)},
+		{"provider GetSecret calls (operator metrics)", fmt.Sprintf("%.0f", res.ProviderRequests)},
+		{"Vault requests on the keys (audit log, incl. seed writes)", strconv.Itoa(res.VaultReads)},
+		{"Vault logins", strconv.Itoa(res.VaultLogins)},
+		{"Kubernetes API requests (operator)", fmt.Sprintf("%.0f", res.KubeRequests)},
+		{"operator peak RSS", fmt.Sprintf("%.1f MiB", res.PeakRSSMiB)},
+		{"operator CPU", fmt.Sprintf("%.1f s", res.CPUSeconds)},
+		{"steady state: one refresh cycle (" + res.RefreshInterval + ")", fmt.Sprintf("%.1f s, %.0f refreshes", res.CycleSeconds, res.CycleSyncs)},
+		{"steady state: provider GetSecret calls per cycle", fmt.Sprintf("%.0f", res.CycleProviderReads)},
+		{"steady state: Vault reads per cycle (audit log)", strconv.Itoa(res.CycleVaultReads)},
+	}
+	if res.UnrelatedSecrets > 0 {
+		rows = append(rows, [2]string{fmt.Sprintf("peak RSS with %d unrelated 10 KiB Secrets", res.UnrelatedSecrets), fmt.Sprintf("%.1f MiB", res.PeakRSSWithUnrelated)})
+	}
+	report(b, "bench.json", res, rows)
 }
 
-func waitAllReady(b *testing.B, env *testenv.Env, want int) {
+func BenchmarkNewDuringRefreshWave(b *testing.B) {
+	res := RefreshWave{ExternalSecrets: envInt("BENCH_WAVE", 10000), RefreshInterval: envString("BENCH_WAVE_REFRESH", "30s"),
+		OperatorFlags: envString("BENCH_FLAGS", "--concurrency=16")}
+	refresh, err := time.ParseDuration(res.RefreshInterval)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const probes = 5
+	f := setUp(b, envInt("BENCH_NAMESPACES", 100), envInt("BENCH_KEYS", 50), vfv1alpha1.SecretStoreKind)
+	for i := range probes {
+		f.vault.PutKV(b, fmt.Sprintf("probe/%d", i), map[string]any{"password": "probe"})
+	}
+
+	// The operator runs while the ExternalSecrets are created, as in a
+	// cluster being provisioned: their first syncs are user changes, every
+	// later one a periodic refresh.
+	start := time.Now()
+	proc := f.startOperator(b, res.OperatorFlags)
+	f.createExternalSecrets(b, "wave", res.ExternalSecrets, envInt("BENCH_KEYS", 50), refresh)
+	waitAllReady(b, f.env, res.ExternalSecrets)
+	res.SecondsToAllReady = time.Since(start).Seconds()
+
+	b.ResetTimer()
+	syncsBefore, probesStart := sumMetric(b, proc, "vaultferry_sync_total{"), time.Now()
+	for i := range probes {
+		es := fixtures.ExternalSecret(f.namespaces[i], fmt.Sprintf("probe-%d", i),
+			fixtures.WithStore(vfv1alpha1.SecretStoreKind, "vault"), fixtures.WithData("password", fmt.Sprintf("probe/%d", i), "password"))
+		p := Probe{QueuedRefreshes: sumMetric(b, proc, "workqueue_depth{", `name="externalsecret"`)}
+		applied := time.Now()
+		operator.Create(b, f.env.Client, es)
+		waitReady(b, f.env.Client, es, 2*time.Minute)
+		p.SecondsToReady = time.Since(applied).Seconds()
+		res.Probes = append(res.Probes, p)
+		res.MaxProbeSeconds = max(res.MaxProbeSeconds, p.SecondsToReady)
+		time.Sleep(3 * time.Second)
+	}
+	b.StopTimer()
+	res.RefreshesPerSecond = (sumMetric(b, proc, "vaultferry_sync_total{") - syncsBefore) / time.Since(probesStart).Seconds()
+	proc.Stop()
+
+	rows := [][2]string{
+		{"ExternalSecrets refreshing every " + res.RefreshInterval, strconv.Itoa(res.ExternalSecrets)},
+		{"operator flags", res.OperatorFlags},
+		{"time to all Ready (created while the operator ran)", fmt.Sprintf("%.1f s", res.SecondsToAllReady)},
+		{"refreshes per second during the probes", fmt.Sprintf("%.1f", res.RefreshesPerSecond)},
+	}
+	for i, p := range res.Probes {
+		rows = append(rows, [2]string{fmt.Sprintf("new ExternalSecret %d: Ready after (refreshes queued)", i+1),
+			fmt.Sprintf("%.2f s (%.0f)", p.SecondsToReady, p.QueuedRefreshes)})
+	}
+	rows = append(rows, [2]string{"slowest new ExternalSecret", fmt.Sprintf("%.2f s", res.MaxProbeSeconds)})
+	report(b, "bench-wave.json", res, rows)
+}
+
+// fixture is a control plane, a Vault with the benchmark's keys, namespaces
+// with a token Secret each, their store(s) and the operator binary.
+type fixture struct {
+	env        *testenv.Env
+	vault      *vaultdev.Server
+	namespaces []string
+	storeKind  string
+	stores     int
+	binary     string
+}
+
+func setUp(b *testing.B, namespaces, keys int, storeKind string) *fixture {
 	b.Helper()
-	deadline := time.Now().Add(15 * time.Minute)
+	ctrllog.SetLogger(logr.Discard()) // the operator under test is a separate process with its own logs
+	ctx := context.Background()
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = env.Stop() })
+	f := &fixture{env: env, vault: vaultdev.Start(b), storeKind: storeKind}
+	for k := range keys {
+		f.vault.PutKV(b, fmt.Sprintf("bench/%d", k), map[string]any{"password": fmt.Sprintf("p-%d", k)})
+	}
+	if _, err := env.Kubectl(ctx, "create", "namespace", operator.Namespace); err != nil {
+		b.Fatal(err)
+	}
+	vault := func(tokenNamespace string) vfv1alpha1.SecretStoreSpec {
+		return vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: f.vault.Addr,
+			Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: tokenNamespace}}}}}
+	}
+	token := func(namespace string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "vault-token"}, StringData: map[string]string{"token": vaultdev.RootToken}}
+	}
+	if storeKind == vfv1alpha1.ClusterSecretStoreKind {
+		operator.Create(b, env.Client, token(operator.Namespace),
+			&vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "vault"}, Spec: vault(operator.Namespace)})
+		f.stores = 1
+	}
+	for i := range namespaces {
+		ns := fmt.Sprintf("bench-%03d", i)
+		f.namespaces = append(f.namespaces, ns)
+		operator.Create(b, env.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		if storeKind == vfv1alpha1.SecretStoreKind {
+			operator.Create(b, env.Client, token(ns), &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault"}, Spec: vault("")})
+			f.stores++
+		}
+	}
+	if f.binary, err = operator.BuildBinary(ctx, b.TempDir()); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// createExternalSecrets creates n ExternalSecrets, number i in namespace
+// i mod M reading key i mod K, and returns how many distinct (store, key)
+// pairs they read.
+func (f *fixture) createExternalSecrets(b *testing.B, prefix string, n, keys int, refresh time.Duration) int {
+	b.Helper()
+	pairs := map[string]bool{}
+	for i := range n {
+		ns, key := f.namespaces[i%len(f.namespaces)], fmt.Sprintf("bench/%d", i%keys)
+		operator.Create(b, f.env.Client, fixtures.ExternalSecret(ns, fmt.Sprintf("%s-%d", prefix, i), fixtures.WithRefresh(refresh),
+			fixtures.WithStore(f.storeKind, "vault"), fixtures.WithData("password", key, "password")))
+		if f.storeKind == vfv1alpha1.ClusterSecretStoreKind {
+			ns = ""
+		}
+		pairs[ns+"/"+key] = true
+	}
+	return len(pairs)
+}
+
+func (f *fixture) createUnrelatedSecrets(b *testing.B, n int) {
+	b.Helper()
+	payload := strings.Repeat("u", 10*1024)
+	for i := range n {
+		operator.Create(b, f.env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.namespaces[i%len(f.namespaces)], Name: fmt.Sprintf("unrelated-%d", i)},
+			StringData: map[string]string{"blob": payload}})
+	}
+}
+
+func (f *fixture) startOperator(b *testing.B, flags string) *operator.Process {
+	b.Helper()
+	proc, err := operator.StartBinary(context.Background(), f.binary, f.env.Kubeconfig, nil, strings.Fields(flags)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return proc
+}
+
+// refreshCycle waits until every ExternalSecret has refreshed once more and
+// returns how long that took and the syncs, provider reads and Vault reads
+// it cost.
+func (f *fixture) refreshCycle(b *testing.B, proc *operator.Process, n int) (seconds, syncs, providerReads float64, vaultReads int) {
+	b.Helper()
+	// status.refreshTime has whole seconds: start the cycle on one, so that
+	// "refreshed at or after the start" is exact.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	start := time.Now()
+	syncs0 := sumMetric(b, proc, "vaultferry_sync_total{")
+	reads0 := sumMetric(b, proc, "vaultferry_provider_requests_total{", `operation="GetSecret"`)
+	vault0 := f.vault.Requests(b, "secret/data/bench/")
+	waitAll(b, f.env, n, "refreshed since "+start.Format(time.TimeOnly), func(es *vfv1alpha1.ExternalSecret) bool {
+		return es.Status.RefreshTime != nil && !es.Status.RefreshTime.Time.Before(start.Truncate(time.Second))
+	})
+	return time.Since(start).Seconds(),
+		sumMetric(b, proc, "vaultferry_sync_total{") - syncs0,
+		sumMetric(b, proc, "vaultferry_provider_requests_total{", `operation="GetSecret"`) - reads0,
+		f.vault.Requests(b, "secret/data/bench/") - vault0
+}
+
+func waitAllReady(b *testing.B, env *testenv.Env, n int) {
+	b.Helper()
+	waitAll(b, env, n, "Ready", isReady)
+}
+
+// waitAll polls until n ExternalSecrets pass check. Listing thousands of
+// objects costs the API server (and this machine's two cores) too, so large
+// lists are polled less often.
+func waitAll(b *testing.B, env *testenv.Env, n int, what string, check func(*vfv1alpha1.ExternalSecret) bool) {
+	b.Helper()
+	every := 250 * time.Millisecond
+	if n > 2000 {
+		every = 2 * time.Second
+	}
+	deadline := time.Now().Add(20 * time.Minute)
 	for time.Now().Before(deadline) {
 		list := &vfv1alpha1.ExternalSecretList{}
 		if err := env.Client.List(context.Background(), list); err != nil {
 			b.Fatal(err)
 		}
-		ready := 0
-		for _, es := range list.Items {
-			if apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition) {
-				ready++
+		passed := 0
+		for i := range list.Items {
+			if check(&list.Items[i]) {
+				passed++
 			}
 		}
-		if ready >= want {
+		if passed >= n {
 			return
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(every)
 	}
-	b.Fatalf("not all %d ExternalSecrets Ready within 15 minutes", want)
+	b.Fatalf("not all %d ExternalSecrets %s within 20 minutes", n, what)
 }
 
-// sumMetric adds the values of every series whose line starts with prefix.
-func sumMetric(b *testing.B, proc *operator.Process, prefix string) float64 {
+func waitReady(b *testing.B, c client.Client, es *vfv1alpha1.ExternalSecret, limit time.Duration) {
+	b.Helper()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(es), es); err != nil {
+			b.Fatal(err)
+		}
+		if isReady(es) {
+			return
+		}
+	}
+	b.Fatalf("ExternalSecret %s/%s not Ready within %v", es.Namespace, es.Name, limit)
+}
+
+func isReady(es *vfv1alpha1.ExternalSecret) bool {
+	return apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition)
+}
+
+// sumMetric adds the values of every series of the operator's metrics whose
+// line starts with prefix and contains every one of labels.
+func sumMetric(b *testing.B, proc *operator.Process, prefix string, labels ...string) float64 {
 	b.Helper()
 	text, err := proc.Metrics()
 	if err != nil {
@@ -150,11 +381,12 @@ func sumMetric(b *testing.B, proc *operator.Process, prefix string) float64 {
 	}
 	sum := 0.0
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, prefix) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			sum += v
+		if !strings.HasPrefix(line, prefix) || slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(line, l) }) {
+			continue
 		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		sum += v
 	}
 	return sum
 }
@@ -182,23 +414,32 @@ func procStats(b *testing.B, pid int) (rssMiB, cpuSeconds float64) {
 	return rssMiB, (utime + stime) / 100 // clock ticks (USER_HZ = 100)
 }
 
-func report(b *testing.B, r Result) {
+// report prints rows as a Markdown table and writes result as JSON to bin/file.
+func report(b *testing.B, file string, result any, rows [][2]string) {
 	b.Helper()
-	table := fmt.Sprintf(`
-| measure | value |
-|---|---|
-| ExternalSecrets / namespaces / distinct keys | %d / %d / %d |
-| time to all Ready | %.1f s |
-| provider GetSecret calls (operator metrics) | %.0f |
-| Vault reads of the keys (Vault audit log) | %d |
-| Vault logins | %d |
-| operator peak RSS | %.1f MiB |
-| operator CPU | %.1f s |
-| peak RSS with %d unrelated 10 KiB Secrets | %.1f MiB |
-`, r.ExternalSecrets, r.Namespaces, r.DistinctKeys, r.SecondsToAllReady, r.ProviderRequests, r.VaultReads, r.VaultLogins,
-		r.PeakRSSMiB, r.CPUSeconds, r.UnrelatedSecrets, r.PeakRSSWithUnrelated)
-	fmt.Println(table)
-	out, _ := json.MarshalIndent(r, "", "  ")
+	var table strings.Builder
+	table.WriteString("\n| measure | value |\n|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&table, "| %s | %s |\n", r[0], r[1])
+	}
+	fmt.Println(table.String())
+	out, _ := json.MarshalIndent(result, "", "  ")
 	fmt.Println(string(out))
-	_ = os.WriteFile(filepath.Join(testenv.RepoRoot(), "bin", "bench.json"), out, 0o600)
+	if err := os.WriteFile(filepath.Join(testenv.RepoRoot(), "bin", file), out, 0o600); err != nil {
+		b.Error(err)
+	}
+}
+
+func envInt(name string, fallback int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return fallback
+}
+
+func envString(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }
