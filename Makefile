@@ -89,9 +89,12 @@ helm-lint: $(HELM) ## Lint the chart with default values and with every option e
 	$(HELM) lint --strict charts/vaultferry
 	$(HELM) lint --strict charts/vaultferry -f charts/vaultferry/ci/all-options-values.yaml
 
+# BENCH selects the benchmarks: InitialSync, NewDuringRefreshWave, or both (.).
+BENCH ?= .
+
 .PHONY: bench
-bench: test-peers build ## Scale benchmark (see test/bench).
-	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/...
+bench: test-peers build ## Scale benchmarks, ~15 min (see test/bench; sizes via BENCH_* variables).
+	go test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/...
 
 ##@ Build
 

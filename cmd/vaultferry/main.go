@@ -63,7 +63,7 @@ func parseFlags() options {
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
-	flag.IntVar(&o.SyncConcurrency, "concurrency", 4, "ExternalSecrets synced in parallel.")
+	flag.IntVar(&o.SyncConcurrency, "concurrency", 10, "ExternalSecrets synced in parallel (the work is I/O: vault and API server round trips).")
 	flag.IntVar(&o.StoreConcurrency, "store-concurrency", 2, "Stores validated in parallel, per kind.")
 	flag.StringVar(&o.ClusterStoreCredentialsNamespace, "cluster-store-credentials-namespace", "", "The only namespace ClusterSecretStores may read credential Secrets and ConfigMaps from (any, when empty).")
 	flag.BoolVar(&o.DisableClusterStores, "disable-cluster-stores", false, "Ignore ClusterSecretStores and refuse ExternalSecrets that use one.")
