@@ -93,7 +93,7 @@ helm-lint: $(HELM) ## Lint the chart with default values and with every option e
 BENCH ?= .
 
 .PHONY: bench
-bench: test-peers build ## Scale benchmarks, ~15 min (see test/bench; sizes via BENCH_* variables).
+bench: test-peers build ## Scale benchmarks, ~6 min (see test/bench; sizes via BENCH_* variables).
 	go test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./test/bench/...
 
 ##@ Build
