@@ -21,6 +21,9 @@ import (
 	"github.com/vaultferry/vaultferry/providers"
 )
 
+// NoReadCoalescingWindow as Config.ReadCoalescingWindow shares only reads in flight.
+const NoReadCoalescingWindow time.Duration = -1
+
 // Config is what the reconcilers need beyond the manager.
 type Config struct {
 	// Namespace is the operator's own namespace, home of the hash key Secret.
@@ -40,6 +43,11 @@ type Config struct {
 	// GlobalQPS and GlobalBurst bound provider calls through all stores together (0: no global limit).
 	GlobalQPS   float64
 	GlobalBurst int
+	// ReadCoalescingWindow is how long a read serves other ExternalSecrets
+	// of the same store asking for the same key (0: the provider default,
+	// providers.DefaultFreshnessWindow; NoReadCoalescingWindow: only reads
+	// in flight are shared).
+	ReadCoalescingWindow time.Duration
 	// WatchNamespaces limits the operator to these namespaces (all when empty).
 	WatchNamespaces []string
 	// WatchLabelSelector limits the operator to namespaces with these labels (all when nil).
@@ -92,6 +100,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), observer)
 	clients.RestrictClusterStoreCredentials(cfg.ClusterStoreCredentialsNamespace)
 	clients.SetGlobalRateLimit(cfg.GlobalQPS, cfg.GlobalBurst)
+	if cfg.ReadCoalescingWindow != 0 {
+		clients.SetFreshnessWindow(cfg.ReadCoalescingWindow)
+	}
 	events := mgr.GetEventRecorder("vaultferry")
 
 	kinds := []string{vfv1alpha1.SecretStoreKind, vfv1alpha1.ClusterSecretStoreKind}

@@ -21,10 +21,11 @@ const (
 	DefaultBurst = 20
 )
 
-// FreshnessWindow is the longest a value read through a store's client is
-// reused for another ExternalSecret asking for the same key, so that many
-// ExternalSecrets created or refreshed together cost one read per key.
-const FreshnessWindow = 5 * time.Second
+// DefaultFreshnessWindow is how long, by default, a value read through a
+// store's client is reused for another ExternalSecret asking for the same
+// key, so that many ExternalSecrets created or refreshed together cost one
+// read per key (see ClientCache.SetFreshnessWindow).
+const DefaultFreshnessWindow = 5 * time.Second
 
 // credentialRecheck is how often a cached client re-reads the resourceVersion
 // of the credential objects it was built from, to notice rotated credentials.
@@ -49,6 +50,8 @@ type ClientCache struct {
 	recheck  time.Duration
 	// global, when set, limits calls through every store together.
 	global *rate.Limiter
+	// window is the freshness window of reads (see SetFreshnessWindow).
+	window time.Duration
 	// clusterCredentials, when set, is the only namespace a
 	// ClusterSecretStore may read credential objects from.
 	clusterCredentials string
@@ -61,7 +64,18 @@ type ClientCache struct {
 // NewClientCache returns an empty cache. kube must read credentials directly
 // from the API server (not through a label-filtered informer).
 func NewClientCache(registry *Registry, kube Kube, observer Observer) *ClientCache {
-	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, recheck: credentialRecheck, entries: map[cacheKey]*cacheEntry{}}
+	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, recheck: credentialRecheck,
+		window: DefaultFreshnessWindow, entries: map[cacheKey]*cacheEntry{}}
+}
+
+// SetFreshnessWindow sets how long a successful read serves other reads of
+// the same key through the same store (--read-coalescing-window). A longer
+// window saves more reads when thousands of ExternalSecrets share keys, at
+// the price of a value that may be that old when first synced; each read
+// still asks for no more than its own Ref.MaxAge. 0 shares only reads in
+// flight.
+func (c *ClientCache) SetFreshnessWindow(d time.Duration) {
+	c.window = max(d, 0)
 }
 
 // SetGlobalRateLimit bounds the calls through all stores together (--global-qps).
@@ -179,7 +193,7 @@ func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.
 	if err != nil {
 		return nil, err
 	}
-	cl := newManagedClient(raw, p.Name(), store, c.observer)
+	cl := newManagedClient(raw, p.Name(), store, c.observer, c.window)
 	cl.global = c.global
 	entry := &cacheEntry{uid: store.GetUID(), generation: store.GetGeneration(), client: cl, deps: rec.deps(), checkedAt: c.now()}
 	c.mu.Lock()
@@ -221,9 +235,10 @@ type managedClient struct {
 	reads            singleflight.Group
 	global           *rate.Limiter
 	fresh            sync.Map // read key → freshRead
+	window           time.Duration
 }
 
-func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, o Observer) *managedClient {
+func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, o Observer, window time.Duration) *managedClient {
 	qps, burst := DefaultQPS, DefaultBurst
 	if rl := store.GetSpec().RateLimit; rl != nil {
 		qps, burst = int(rl.QPS), int(rl.Burst)
@@ -235,16 +250,16 @@ func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, 
 	if store.GetNamespace() != "" {
 		id = store.GetNamespace() + "/" + id
 	}
-	return &managedClient{Client: c, storeKind: store.GetKind(), store: id, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o}
+	return &managedClient{Client: c, storeKind: store.GetKind(), store: id, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o, window: window}
 }
 
-// freshRead is a successful read kept for FreshnessWindow.
+// freshRead is a successful read kept for the freshness window.
 type freshRead struct {
 	secret Secret
 	at     time.Time
 }
 
-// GetSecret answers from a read made within min(ref.MaxAge, FreshnessWindow),
+// GetSecret answers from a read made within min(ref.MaxAge, freshness window),
 // else joins an identical read in flight, else waits for the store's (and
 // the global) rate limit and reads.
 func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) {
@@ -252,9 +267,9 @@ func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) 
 	if v, ok := m.fresh.Load(key); ok {
 		r := v.(freshRead)
 		switch age := time.Since(r.at); {
-		case age < min(ref.MaxAge, FreshnessWindow):
+		case age < min(ref.MaxAge, m.window):
 			return r.secret, nil
-		case age >= FreshnessWindow:
+		case age >= m.window:
 			m.fresh.Delete(key)
 		}
 	}

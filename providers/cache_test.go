@@ -94,27 +94,61 @@ func TestClientCacheLogsInOncePerStoreAndCredential(t *testing.T) {
 // unless the caller asks for a fresh value (MaxAge 0, as a forced sync does).
 func TestFreshnessWindowSharesReads(t *testing.T) {
 	ctx := context.Background()
-	calls := 0
-	p := fake.New(fake.WithHook(func(context.Context, string, providers.Ref) error { calls++; return nil }))
-	cache := providers.NewClientCache(providers.MustNewRegistry(p), providertest.Kube(), nil)
-	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "s", UID: "u", Generation: 1},
-		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Fake: &vfv1alpha1.FakeProvider{Data: []vfv1alpha1.FakeProviderData{{Key: "k", Value: "v"}}}}}}
-	c, err := cache.Get(ctx, store, "team")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, calls := countingClient(t, providers.DefaultFreshnessWindow)
 	for range 10 {
 		if _, err := c.GetSecret(ctx, providers.Ref{Key: "k", MaxAge: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if calls != 1 {
-		t.Fatalf("10 reads within the window made %d provider calls, want 1", calls)
+	if *calls != 1 {
+		t.Fatalf("10 reads within the window made %d provider calls, want 1", *calls)
 	}
 	if _, err := c.GetSecret(ctx, providers.Ref{Key: "k"}); err != nil {
 		t.Fatal(err)
 	}
-	if calls != 2 {
-		t.Fatalf("a read asking for a fresh value was answered from the window (%d calls)", calls)
+	if *calls != 2 {
+		t.Fatalf("a read asking for a fresh value was answered from the window (%d calls)", *calls)
 	}
+}
+
+// The window is a knob (--read-coalescing-window): 0 shares only reads in
+// flight, a longer one shares sequential reads for longer.
+func TestFreshnessWindowIsConfigurable(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		window time.Duration
+		want   int
+	}{
+		"off: every sequential read calls the provider": {window: 0, want: 5},
+		"one hour: one call":                            {window: time.Hour, want: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, calls := countingClient(t, tc.window)
+			for range 5 {
+				if _, err := c.GetSecret(ctx, providers.Ref{Key: "k", MaxAge: 2 * time.Hour}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if *calls != tc.want {
+				t.Fatalf("5 sequential reads made %d provider calls, want %d", *calls, tc.want)
+			}
+		})
+	}
+}
+
+// countingClient is a cached fake-store client with the given freshness
+// window, and the count of provider calls made through it.
+func countingClient(t *testing.T, window time.Duration) (providers.Client, *int) {
+	t.Helper()
+	calls := new(int)
+	p := fake.New(fake.WithHook(func(context.Context, string, providers.Ref) error { *calls++; return nil }))
+	cache := providers.NewClientCache(providers.MustNewRegistry(p), providertest.Kube(), nil)
+	cache.SetFreshnessWindow(window)
+	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "s", UID: "u", Generation: 1},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Fake: &vfv1alpha1.FakeProvider{Data: []vfv1alpha1.FakeProviderData{{Key: "k", Value: "v"}}}}}}
+	c, err := cache.Get(context.Background(), store, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, calls
 }

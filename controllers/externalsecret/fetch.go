@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
+	"time"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -23,11 +25,11 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 	}
 
 	// A forced sync reads fresh; others may share a read made moments ago
-	// (providers.FreshnessWindow) for another ExternalSecret, never one older
-	// than their own refresh interval.
-	maxAge := providers.FreshnessWindow
-	if every := es.RefreshEvery(); every > 0 {
-		maxAge = min(maxAge, every)
+	// for another ExternalSecret (within the cache's freshness window), never
+	// one older than their own refresh interval.
+	maxAge := es.RefreshEvery()
+	if maxAge == 0 {
+		maxAge = time.Duration(math.MaxInt64) // fetch-once: the window alone bounds the age
 	}
 	if forced {
 		maxAge = 0
