@@ -28,26 +28,7 @@ func TestMetricsFollowTheExternalSecretLifecycle(t *testing.T) {
 	synced(t, es, "")
 
 	// The operator also syncs other tests' ExternalSecrets: count this namespace's series.
-	seriesOf := func(name string) int {
-		families, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, f := range families {
-			if f.GetName() != name {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "namespace" && l.GetValue() == ns {
-						n++
-					}
-				}
-			}
-		}
-		return n
-	}
+	seriesOf := func(name string) int { return len(matchingSeries(t, reg, name, map[string]string{"namespace": ns})) }
 	series := func() int { return seriesOf("vaultferry_externalsecret_ready") }
 	if n := series(); n != 1 {
 		t.Fatalf("%d ready series after the sync, want 1", n)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -136,28 +137,43 @@ func TestThrottledSyncsBackOffWithJitter(t *testing.T) {
 // metricValue sums the series of family name that carry every one of labels.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
+	sum := 0.0
+	for _, m := range matchingSeries(t, reg, name, labels) {
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return sum
+}
+
+// matchingSeries lists the series of family name that carry every one of labels.
+func matchingSeries(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) []*dto.Metric {
+	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
+	var out []*dto.Metric
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
 		}
-	series:
 		for _, m := range f.GetMetric() {
 			got := map[string]string{}
 			for _, l := range m.GetLabel() {
 				got[l.GetName()] = l.GetValue()
 			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
+			if hasLabels(got, labels) {
+				out = append(out, m)
 			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	return sum
+	return out
+}
+
+func hasLabels(got, want map[string]string) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
 }
