@@ -129,23 +129,7 @@ func TestVaultSpecifics(t *testing.T) {
 	})
 
 	t.Run("a login token is renewed near expiry and revoked on Close", func(t *testing.T) {
-		v.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
-		v.Write(t, "auth/approle/role/short", map[string]any{"token_ttl": "20s", "token_max_ttl": "1h"})
-		roleID, err := v.Client.Logical().Read("auth/approle/role/short/role-id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		secretID := v.Write(t, "auth/approle/role/short/secret-id", map[string]any{})
-		creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(fmt.Sprint(secretID.Data["secret_id"]))}}
-		akube := providertest.Kube(creds)
-		astore := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
-			Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
-				Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
-					RoleID: fmt.Sprint(roleID.Data["role_id"]), SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "id"}}}}}}}
-		ac, err := vault.New().NewClient(ctx, astore, akube, "team")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ac := appRoleClient(t, v, "short", map[string]any{"token_ttl": "20s", "token_max_ttl": "1h"})
 		// The token's 20s TTL is inside the renewal window: the next call renews instead of logging in.
 		if err := ac.Check(ctx); err != nil {
 			t.Fatal(err)
@@ -247,23 +231,7 @@ func TestRevokedTokenReloginsOncePolicyDenialNever(t *testing.T) {
 	v.PutKV(t, "allowed/db", map[string]any{"password": "x"})
 	v.PutKV(t, "denied/db", map[string]any{"password": "y"})
 	v.Write(t, "sys/policies/acl/allowed", map[string]any{"policy": `path "secret/data/allowed/*" { capabilities = ["read"] }`})
-	v.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
-	v.Write(t, "auth/approle/role/r", map[string]any{"token_policies": "allowed", "token_ttl": "1h"})
-	roleID, err := v.Client.Logical().Read("auth/approle/role/r/role-id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secretID := v.Write(t, "auth/approle/role/r/secret-id", map[string]any{})
-	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(fmt.Sprint(secretID.Data["secret_id"]))}}
-	kube := providertest.Kube(creds)
-	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
-		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
-			Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
-				RoleID: fmt.Sprint(roleID.Data["role_id"]), SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "id"}}}}}}}
-	c, err := vault.New().NewClient(ctx, store, kube, "team")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := appRoleClient(t, v, "r", map[string]any{"token_policies": "allowed", "token_ttl": "1h"})
 	for range 3 {
 		if _, err := c.GetSecret(ctx, providers.Ref{Key: "denied/db"}); !errors.Is(err, providers.ErrForbidden) {
 			t.Fatalf("policy denial: %v", err)
@@ -289,4 +257,21 @@ func TestRevokedTokenReloginsOncePolicyDenialNever(t *testing.T) {
 	if n := v.Logins(t, "approle"); n != 2 {
 		t.Fatalf("%d logins after a revocation, want 2", n)
 	}
+}
+
+// appRoleClient is a Vault client of a SecretStore in "team" logging in with
+// a new AppRole role configured by config.
+func appRoleClient(t *testing.T, v *vaultdev.Server, role string, config map[string]any) providers.Client {
+	t.Helper()
+	roleID, secretID := v.AppRole(t, role, config)
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"}, Data: map[string][]byte{"id": []byte(secretID)}}
+	store := &vfv1alpha1.SecretStore{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "approle"},
+		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
+			Server: v.Addr, Auth: vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
+				RoleID: roleID, SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "id"}}}}}}}
+	c, err := vault.New().NewClient(context.Background(), store, providertest.Kube(creds), "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -53,18 +53,11 @@ func vaultES(ns, name, key, property string) *vfv1alpha1.ExternalSecret {
 // secret id, and returns a store logging in with them.
 func appRoleStore(t *testing.T, v *vaultdev.Server, ns string) *vfv1alpha1.SecretStore {
 	t.Helper()
-	v.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
-	v.Write(t, "auth/approle/role/vaultferry", map[string]any{"token_policies": "read", "token_ttl": "1h"})
-	secretID := v.Write(t, "auth/approle/role/vaultferry/secret-id", map[string]any{})
-	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "approle"},
-		StringData: map[string]string{"secret-id": fmt.Sprint(secretID.Data["secret_id"])}}
-	operator.Create(t, env.Client, creds)
-	r, err := v.Client.Logical().Read("auth/approle/role/vaultferry/role-id")
-	if err != nil {
-		t.Fatal(err)
-	}
+	roleID, secretID := v.AppRole(t, "vaultferry", map[string]any{"token_policies": "read", "token_ttl": "1h"})
+	operator.Create(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "approle"},
+		StringData: map[string]string{"secret-id": secretID}})
 	return vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{AppRole: &vfv1alpha1.VaultAppRole{
-		RoleID: fmt.Sprint(r.Data["role_id"]), SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "secret-id"}}})
+		RoleID: roleID, SecretRef: vfv1alpha1.SecretKeySelector{Name: "approle", Key: "secret-id"}}})
 }
 
 func TestKVv2SyncRotatePinAndKVv1(t *testing.T) {
@@ -146,23 +139,10 @@ func TestAppRoleLogsInOnceForFiftyExternalSecrets(t *testing.T) {
 func TestKubernetesAuthWithTenantServiceAccount(t *testing.T) {
 	v := startAll(t)
 	ns := env.Namespace(t, nil)
-	ctx := context.Background()
 	v.PutKV(t, "apps/k8s", map[string]any{"password": "from-k8s-auth"})
 
-	reviewer := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault-reviewer"}}
-	tenant := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
-	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vault-reviewer-" + ns},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-reviewer", Namespace: ns}}}
-	operator.Create(t, env.Client, reviewer, tenant, binding)
-	tr := &authenticationv1.TokenRequest{}
-	if err := env.Client.SubResource("token").Create(ctx, reviewer, tr); err != nil {
-		t.Fatal(err)
-	}
-	v.Write(t, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
-	v.Write(t, "auth/kubernetes/config", map[string]any{
-		"kubernetes_host": env.Config.Host, "kubernetes_ca_cert": string(env.Config.CAData), "token_reviewer_jwt": tr.Status.Token,
-	})
+	operator.Create(t, env.Client, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}})
+	enableKubernetesAuth(t, v, ns)
 	v.Write(t, "auth/kubernetes/role/tenant", map[string]any{
 		"bound_service_account_names": "app", "bound_service_account_namespaces": ns, "token_policies": "read", "token_ttl": "1h",
 	})
@@ -233,26 +213,14 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // ServiceAccount's namespace) lets A read A's path and refuses B's.
 func TestClusterStoreTenantsAuthenticateAsThemselves(t *testing.T) {
 	v := startAll(t)
-	ctx := context.Background()
 	a, b := env.Namespace(t, nil), env.Namespace(t, nil)
 	v.PutKV(t, "tenants/"+a+"/db", map[string]any{"password": "secret-of-a"})
 	v.PutKV(t, "tenants/"+b+"/db", map[string]any{"password": "secret-of-b"})
 
-	reviewer := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-reviewer"}}
-	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vault-reviewer-" + a},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-reviewer", Namespace: a}}}
-	operator.Create(t, env.Client, reviewer, binding,
+	operator.Create(t, env.Client,
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-reader"}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: b, Name: "vault-reader"}})
-	tr := &authenticationv1.TokenRequest{}
-	if err := env.Client.SubResource("token").Create(ctx, reviewer, tr); err != nil {
-		t.Fatal(err)
-	}
-	v.Write(t, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
-	v.Write(t, "auth/kubernetes/config", map[string]any{
-		"kubernetes_host": env.Config.Host, "kubernetes_ca_cert": string(env.Config.CAData), "token_reviewer_jwt": tr.Status.Token,
-	})
+	enableKubernetesAuth(t, v, a)
 	mounts, err := v.Client.Sys().ListAuth()
 	if err != nil {
 		t.Fatal(err)
@@ -288,4 +256,24 @@ func TestClusterStoreTenantsAuthenticateAsThemselves(t *testing.T) {
 		t.Errorf("%d Kubernetes logins, want 2: one per tenant identity", n)
 	}
 	operator.AssertNoLeak(t, env.Client, a, "secret-of-a", "secret-of-b")
+}
+
+// enableKubernetesAuth points Vault's Kubernetes auth method at the envtest
+// API server, reviewing tokens as a ServiceAccount in namespace bound to
+// system:auth-delegator.
+func enableKubernetesAuth(t *testing.T, v *vaultdev.Server, namespace string) {
+	t.Helper()
+	reviewer := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "vault-reviewer"}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "vault-reviewer-" + namespace},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-reviewer", Namespace: namespace}}}
+	operator.Create(t, env.Client, reviewer, binding)
+	tr := &authenticationv1.TokenRequest{}
+	if err := env.Client.SubResource("token").Create(context.Background(), reviewer, tr); err != nil {
+		t.Fatal(err)
+	}
+	v.Write(t, "sys/auth/kubernetes", map[string]any{"type": "kubernetes"})
+	v.Write(t, "auth/kubernetes/config", map[string]any{
+		"kubernetes_host": env.Config.Host, "kubernetes_ca_cert": string(env.Config.CAData), "token_reviewer_jwt": tr.Status.Token,
+	})
 }

@@ -4,7 +4,6 @@
 package vaultdev
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -196,40 +195,40 @@ func (s *Server) Write(t testing.TB, path string, data map[string]any) *vaultapi
 	return sec
 }
 
-// Logins counts successful login requests Vault's audit log recorded for an auth mount path.
-func (s *Server) Logins(t testing.TB, mount string) int {
+// AppRole enables the AppRole auth method (once per server), creates role
+// with config and returns its role id and a new secret id.
+func (s *Server) AppRole(t testing.TB, role string, config map[string]any) (roleID, secretID string) {
 	t.Helper()
-	f, err := os.Open(s.audit)
+	mounts, err := s.Client.Sys().ListAuth()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = f.Close() }()
-	n := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		var entry struct {
-			Type    string `json:"type"`
-			Request struct {
-				Path string `json:"path"`
-			} `json:"request"`
-			Auth *struct {
-				ClientToken string `json:"client_token"`
-			} `json:"auth"`
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(sc.Bytes(), &entry) != nil {
-			continue
-		}
-		if entry.Type == "response" && entry.Request.Path == "auth/"+mount+"/login" && entry.Error == "" && entry.Auth != nil && entry.Auth.ClientToken != "" {
-			n++
-		}
+	if _, ok := mounts["approle/"]; !ok {
+		s.Write(t, "sys/auth/approle", map[string]any{"type": "approle"})
 	}
-	return n
+	s.Write(t, "auth/approle/role/"+role, config)
+	r, err := s.Client.Logical().Read("auth/approle/role/" + role + "/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := s.Write(t, "auth/approle/role/"+role+"/secret-id", map[string]any{})
+	return fmt.Sprint(r.Data["role_id"]), fmt.Sprint(sec.Data["secret_id"])
 }
 
-// Requests counts the requests Vault's audit log recorded for a path prefix.
-func (s *Server) Requests(t testing.TB, prefix string) int {
+// auditEntry is the part of a Vault audit log line the counters read.
+type auditEntry struct {
+	Type    string `json:"type"`
+	Request struct {
+		Path string `json:"path"`
+	} `json:"request"`
+	Auth *struct {
+		ClientToken string `json:"client_token"`
+	} `json:"auth"`
+	Error string `json:"error"`
+}
+
+// countAudit counts the audit log entries that match.
+func (s *Server) countAudit(t testing.TB, match func(auditEntry) bool) int {
 	t.Helper()
 	b, err := os.ReadFile(s.audit)
 	if err != nil {
@@ -237,15 +236,24 @@ func (s *Server) Requests(t testing.TB, prefix string) int {
 	}
 	n := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		var entry struct {
-			Type    string `json:"type"`
-			Request struct {
-				Path string `json:"path"`
-			} `json:"request"`
-		}
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Type == "request" && strings.HasPrefix(entry.Request.Path, prefix) {
+		var entry auditEntry
+		if json.Unmarshal([]byte(line), &entry) == nil && match(entry) {
 			n++
 		}
 	}
 	return n
+}
+
+// Logins counts successful login requests Vault's audit log recorded for an auth mount path.
+func (s *Server) Logins(t testing.TB, mount string) int {
+	t.Helper()
+	return s.countAudit(t, func(e auditEntry) bool {
+		return e.Type == "response" && e.Request.Path == "auth/"+mount+"/login" && e.Error == "" && e.Auth != nil && e.Auth.ClientToken != ""
+	})
+}
+
+// Requests counts the requests Vault's audit log recorded for a path prefix.
+func (s *Server) Requests(t testing.TB, prefix string) int {
+	t.Helper()
+	return s.countAudit(t, func(e auditEntry) bool { return e.Type == "request" && strings.HasPrefix(e.Request.Path, prefix) })
 }
