@@ -32,11 +32,7 @@ func awsStore(ns string, fake *awsfake.Server, auth *vfv1alpha1.AWSAuth, role st
 }
 
 func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
-	testenv.Require(t, env)
-	fake := awsfake.New(accessKeyID, secretAccessKey)
-	t.Cleanup(fake.Close)
-	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(awssm.New(awssm.WithHTTPClient(fake.Client())))})
-	ns := env.Namespace(t, nil)
+	fake, ns := startWithFake(t)
 	fake.Put("app/db", `{"username":"app","password":"aws-one"}`)
 
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "aws-creds"},
@@ -100,11 +96,7 @@ func TestSyncRotatePinAndErrorsThroughTheSDK(t *testing.T) {
 // The web identity path asks the API server for a ServiceAccount token and
 // hands exactly that token to STS, then signs with the role's credentials.
 func TestWebIdentityUsesATokenRequestToken(t *testing.T) {
-	testenv.Require(t, env)
-	fake := awsfake.New(accessKeyID, secretAccessKey)
-	t.Cleanup(fake.Close)
-	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(awssm.New(awssm.WithHTTPClient(fake.Client())))})
-	ns := env.Namespace(t, nil)
+	fake, ns := startWithFake(t)
 	fake.Put("app/token", "irsa-value")
 	role := "arn:aws:iam::123456789012:role/app"
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sa"}}
@@ -126,4 +118,15 @@ func TestWebIdentityUsesATokenRequestToken(t *testing.T) {
 	if caller := fake.LastCaller(); !strings.HasPrefix(caller, "ASIAFAKE") {
 		t.Errorf("Secrets Manager was called as %q, want the role's temporary credentials", caller)
 	}
+}
+
+// startWithFake runs the operator with the AWS provider talking to a new
+// fake Secrets Manager and STS, and returns the fake and a fresh namespace.
+func startWithFake(t *testing.T) (*awsfake.Server, string) {
+	t.Helper()
+	testenv.Require(t, env)
+	fake := awsfake.New(accessKeyID, secretAccessKey)
+	t.Cleanup(fake.Close)
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(awssm.New(awssm.WithHTTPClient(fake.Client())))})
+	return fake, env.Namespace(t, nil)
 }
