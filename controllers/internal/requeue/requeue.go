@@ -20,27 +20,28 @@ import (
 // Jitter spreads d by ±10% so that objects created together do not refresh,
 // and hit their vault, together.
 func Jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	spread := int64(d) / 5
-	if spread <= 0 {
-		return d
-	}
-	return d - d/10 + time.Duration(rand.Int64N(spread+1))
+	return spreadBy(d, rand.Int64N)
 }
 
 // JitterFor spreads d by ±10% like Jitter, but always the same way for the
 // same seed: a deadline that is re-checked on every wake-up must not move, or
 // early wake-ups chase it in ever smaller steps.
 func JitterFor(d time.Duration, seed string) time.Duration {
+	return spreadBy(d, func(n int64) int64 {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(seed))
+		return int64(h.Sum64() % uint64(n))
+	})
+}
+
+// spreadBy returns d - 10% + pick(n), pick choosing in [0, n) with n one
+// more than 20% of d.
+func spreadBy(d time.Duration, pick func(n int64) int64) time.Duration {
 	spread := int64(d) / 5
 	if d <= 0 || spread <= 0 {
 		return d
 	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(seed))
-	return d - d/10 + time.Duration(h.Sum64()%uint64(spread+1))
+	return d - d/10 + time.Duration(pick(spread+1))
 }
 
 // MinBackground is the shortest background requeue. It also stands in for a
