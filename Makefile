@@ -76,7 +76,7 @@ test: verify lint test-peers ## Every test: generated files, lint, unit, envtest
 FUZZ_TIME ?= 200000x
 .PHONY: fuzz
 fuzz: ## Fuzz the template renderer and property extraction (FUZZ_TIME executions each; corpus in testdata/fuzz).
-	go test -short -run '^$$' -fuzz FuzzRenderTemplates -fuzztime $(FUZZ_TIME) ./controllers/externalsecret
+	go test -short -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZ_TIME) ./controllers/internal/render
 	go test -short -run '^$$' -fuzz FuzzProperty -fuzztime $(FUZZ_TIME) ./providers
 
 .PHONY: test-unit

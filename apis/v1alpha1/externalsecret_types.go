@@ -113,7 +113,9 @@ type SecretTemplate struct {
 
 	// Data maps Secret keys to Go text/template strings evaluated over the
 	// fetched values, for example "postgres://app:{{ .password }}@db". Functions:
-	// b64enc, b64dec, toJson, fromJson, upper, lower, trim, default, quote.
+	// b64enc, b64dec, toJson, fromJson, upper, lower, trim, default, quote,
+	// and text/template's builtins except call. Rendering is bounded (100000
+	// steps, 1 MiB of output, 1s); errors never show the values.
 	// When set, only these keys are written.
 	// +optional
 	Data map[string]string `json:"data,omitempty"`

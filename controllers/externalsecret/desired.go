@@ -1,6 +1,7 @@
 package externalsecret
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/render"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 )
 
@@ -25,9 +27,10 @@ type fetched struct {
 }
 
 // desiredSecret computes the Secret version for es from the fetched values.
-// It does no I/O and reads no clock; the revision annotation is stamped by apply.
-func desiredSecret(es *vfv1alpha1.ExternalSecret, in fetched, hashKey []byte) (*corev1.Secret, error) {
-	data, secretType, err := secretContent(es, in.Data)
+// It does no I/O; the revision annotation is stamped by apply. ctx bounds the
+// template rendering (see render.Limits), the only clock it depends on.
+func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetched, hashKey []byte) (*corev1.Secret, error) {
+	data, secretType, err := secretContent(ctx, es, in.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +72,7 @@ func desiredSecret(es *vfv1alpha1.ExternalSecret, in fetched, hashKey []byte) (*
 
 // secretContent renders the target template, or passes the fetched data
 // through when the template has no data, and checks every key.
-func secretContent(es *vfv1alpha1.ExternalSecret, values map[string][]byte) (map[string][]byte, corev1.SecretType, error) {
+func secretContent(ctx context.Context, es *vfv1alpha1.ExternalSecret, values map[string][]byte) (map[string][]byte, corev1.SecretType, error) {
 	secretType := corev1.SecretTypeOpaque
 	data := values
 	if t := es.Spec.Target.Template; t != nil {
@@ -77,7 +80,7 @@ func secretContent(es *vfv1alpha1.ExternalSecret, values map[string][]byte) (map
 			secretType = t.Type
 		}
 		if len(t.Data) > 0 {
-			rendered, err := renderTemplates(t.Data, values)
+			rendered, err := renderTemplates(ctx, t.Data, values)
 			if err != nil {
 				return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidTemplateReason, err)
 			}
@@ -95,6 +98,16 @@ func secretContent(es *vfv1alpha1.ExternalSecret, values map[string][]byte) (map
 			fmt.Errorf("the ExternalSecret produced no data: check data, dataFrom and target.template.data"))
 	}
 	return data, secretType, nil
+}
+
+// renderTemplates executes the target templates with the fetched values as
+// their data ({{ .password }}).
+func renderTemplates(ctx context.Context, templates map[string]string, values map[string][]byte) (map[string][]byte, error) {
+	vars := make(map[string]any, len(values))
+	for k, v := range values {
+		vars[k] = string(v)
+	}
+	return render.Render(ctx, templates, vars, render.DefaultLimits)
 }
 
 func ownerReference(es *vfv1alpha1.ExternalSecret) metav1.OwnerReference {

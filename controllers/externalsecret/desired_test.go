@@ -1,6 +1,7 @@
 package externalsecret
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ func TestDesiredSecret(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := desiredSecret(tc.es, fetched{Data: values}, testKey)
+			got, err := desiredSecret(context.Background(), tc.es, fetched{Data: values}, testKey)
 			if tc.reason != "" {
 				var re *requeue.Error
 				if !errors.As(err, &re) || re.Reason != tc.reason || re.Kind != requeue.Stall {

@@ -129,7 +129,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	want, err := desiredSecret(es, data, r.HashKey)
+	want, err := desiredSecret(ctx, es, data, r.HashKey)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
