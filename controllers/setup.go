@@ -37,6 +37,12 @@ type Config struct {
 	// ClusterStoreCredentialsNamespace, when set, is the only namespace
 	// ClusterSecretStores may read credential Secrets and ConfigMaps from.
 	ClusterStoreCredentialsNamespace string
+	// AllowOperatorIdentity lets ClusterSecretStores authenticate with the
+	// operator's own identity (see providers.OperatorIdentity); namespaced
+	// SecretStores never may.
+	AllowOperatorIdentity bool
+	// StoreEndpoints limits the endpoints namespaced SecretStores may use.
+	StoreEndpoints providers.EndpointPolicy
 	// DisableClusterStores turns ClusterSecretStores off: they are not
 	// reconciled and ExternalSecrets using one are refused.
 	DisableClusterStores bool
@@ -99,6 +105,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	clients := providers.NewClientCache(cfg.Registry, providers.NewKube(mgr.GetAPIReader(), clientset.CoreV1()), observer)
 	clients.RestrictClusterStoreCredentials(cfg.ClusterStoreCredentialsNamespace)
+	clients.AllowOperatorIdentity(cfg.AllowOperatorIdentity)
+	clients.RestrictStoreEndpoints(cfg.StoreEndpoints)
 	clients.SetGlobalRateLimit(cfg.GlobalQPS, cfg.GlobalBurst)
 	if cfg.ReadCoalescingWindow != 0 {
 		clients.SetFreshnessWindow(cfg.ReadCoalescingWindow)

@@ -55,6 +55,10 @@ type ClientCache struct {
 	// clusterCredentials, when set, is the only namespace a
 	// ClusterSecretStore may read credential objects from.
 	clusterCredentials string
+	// operatorIdentity lets ClusterSecretStores authenticate as the operator.
+	operatorIdentity bool
+	// endpoints limits the endpoints of namespaced SecretStores.
+	endpoints EndpointPolicy
 
 	mu      sync.Mutex
 	entries map[cacheKey]*cacheEntry
@@ -92,6 +96,15 @@ func (c *ClientCache) RestrictClusterStoreCredentials(namespace string) {
 	c.clusterCredentials = namespace
 }
 
+// AllowOperatorIdentity lets ClusterSecretStores authenticate with the
+// operator's own identity (--allow-operator-identity-for-cluster-stores; see
+// OperatorIdentity). Namespaced SecretStores never may.
+func (c *ClientCache) AllowOperatorIdentity(allow bool) { c.operatorIdentity = allow }
+
+// RestrictStoreEndpoints limits the endpoints namespaced SecretStores may
+// connect to (--allowed-store-endpoints).
+func (c *ClientCache) RestrictStoreEndpoints(p EndpointPolicy) { c.endpoints = p }
+
 // SetCredentialRecheck sets how often a cached client's credential objects
 // are re-read to notice rotation (default 30s; tests use 0).
 func (c *ClientCache) SetCredentialRecheck(d time.Duration) { c.recheck = d }
@@ -128,6 +141,11 @@ func (c *ClientCache) Get(ctx context.Context, store vfv1alpha1.GenericStore, na
 		return nil, err
 	}
 	return v.(Client), nil
+}
+
+// ProviderFor returns the provider a store's spec selects.
+func (c *ClientCache) ProviderFor(store vfv1alpha1.GenericStore) (Provider, error) {
+	return c.registry.For(store)
 }
 
 // Forget closes and drops every client of the named store.
@@ -184,8 +202,14 @@ func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkStoreIdentity(store); err != nil {
+		return nil, err
+	}
 	kube := c.kube
-	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind && c.clusterCredentials != "" {
+	switch {
+	case store.GetKind() != vfv1alpha1.ClusterSecretStoreKind:
+		kube = &storeNamespaceKube{Kube: kube, namespace: store.GetNamespace()}
+	case c.clusterCredentials != "":
 		kube = &credentialsNamespaceKube{Kube: kube, namespace: c.clusterCredentials}
 	}
 	rec := &recordingKube{Kube: kube}
@@ -366,4 +390,26 @@ func (k *credentialsNamespaceKube) Get(ctx context.Context, key client.ObjectKey
 		}
 	}
 	return k.Kube.Get(ctx, key, obj, opts...)
+}
+
+// storeNamespaceKube keeps a namespaced SecretStore inside its namespace:
+// the schema already refuses namespaces in its references, and this holds
+// for objects stored before that rule existed, too.
+type storeNamespaceKube struct {
+	Kube
+	namespace string
+}
+
+func (k *storeNamespaceKube) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if key.Namespace != k.namespace {
+		return Errorf(ErrInvalid, "a SecretStore may read only objects of its own namespace %q, not %s/%s", k.namespace, key.Namespace, key.Name)
+	}
+	return k.Kube.Get(ctx, key, obj, opts...)
+}
+
+func (k *storeNamespaceKube) ServiceAccountToken(ctx context.Context, namespace, name string, audiences []string, expiry time.Duration) (string, error) {
+	if namespace != k.namespace {
+		return "", Errorf(ErrInvalid, "a SecretStore may use only ServiceAccounts of its own namespace %q, not %s/%s", k.namespace, namespace, name)
+	}
+	return k.Kube.ServiceAccountToken(ctx, namespace, name, audiences, expiry)
 }

@@ -22,6 +22,19 @@ type Provider interface {
 	// Validate checks the provider block without network I/O.
 	Validate(store vfv1alpha1.GenericStore) (warnings []string, err error)
 
+	// NormalizeRef checks a remote reference against the backend's naming
+	// rules, without I/O, and returns it as the backend reads it. The
+	// controller checks tenancy rules (allowedKeys) on that form and reads
+	// exactly that form, so the two can never differ. A key or version the
+	// backend could read as something else than written (a traversal, an
+	// escape, a version that is not one) is ErrInvalid.
+	NormalizeRef(ref Ref) (Ref, error)
+
+	// KeysFoldCase reports whether the backend compares secret names
+	// without regard to case (Azure Key Vault): allowedKeys then match the
+	// same way. Vault and AWS names are case-sensitive.
+	KeysFoldCase() bool
+
 	// NewClient authenticates to the backend. kube reads credentials;
 	// namespace is where namespace-less references resolve: the store's own
 	// namespace for a SecretStore, the ExternalSecret's for a ClusterSecretStore.

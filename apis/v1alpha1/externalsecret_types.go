@@ -102,8 +102,16 @@ type ExternalSecretTarget struct {
 
 // SecretTemplate renders the target Secret from the fetched values.
 type SecretTemplate struct {
-	// Type of the Secret. Defaults to Opaque.
+	// Type of the Secret. Defaults to Opaque. Allowed: Opaque,
+	// kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg,
+	// kubernetes.io/basic-auth, kubernetes.io/ssh-auth, and custom types with a
+	// domain prefix (example.com/my-type). ServiceAccount and bootstrap tokens
+	// are refused: the API server would fill a service-account-token Secret
+	// with a token for any ServiceAccount of the namespace.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self in ['Opaque', 'kubernetes.io/tls', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg', 'kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth'] || (self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)+/[-._a-zA-Z0-9]+$') && !self.matches('^([^/]*[.])?(kubernetes[.]io|k8s[.]io)/'))",message="target.template.type must be Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, kubernetes.io/basic-auth, kubernetes.io/ssh-auth or a custom type with a domain prefix (example.com/my-type); ServiceAccount and bootstrap token types are refused"
 	Type corev1.SecretType `json:"type,omitempty"`
 
 	// Metadata adds labels and annotations to every version. They can change
@@ -121,7 +129,12 @@ type SecretTemplate struct {
 	Data map[string]string `json:"data,omitempty"`
 }
 
-// TemplateMetadata is extra metadata for the written Secrets.
+// TemplateMetadata is extra metadata for the written Secrets. Keys under
+// vaultferry.io/ belong to the operator, and the kubernetes.io/service-account.*
+// annotations would make the API server treat the Secret as a token.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.labels) || self.labels.all(k, !k.matches('^([^/]*[.])?vaultferry[.]io/'))",message="template labels cannot set vaultferry.io/ keys: they belong to the operator"
+// +kubebuilder:validation:XValidation:rule="!has(self.annotations) || self.annotations.all(k, !k.matches('^([^/]*[.])?vaultferry[.]io/') && !k.startsWith('kubernetes.io/service-account.'))",message="template annotations cannot set vaultferry.io/ keys (they belong to the operator) or kubernetes.io/service-account.* (they would make a token of the Secret)"
 type TemplateMetadata struct {
 	// Labels added to every version.
 	// +optional
@@ -171,8 +184,13 @@ type RemoteRef struct {
 	// +optional
 	Property string `json:"property,omitempty"`
 
-	// Version pins a remote version. Empty means the latest.
+	// Version pins a remote version. Empty means the latest. Each provider
+	// checks its own format (a Vault KV version number, an AWS version id or
+	// stage, a 32-hex-digit Key Vault version).
 	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_+=.@,:-]*$`
+	// +kubebuilder:validation:XValidation:rule="!self.contains('..')",message="remoteRef.version cannot contain '..'"
 	Version string `json:"version,omitempty"`
 }
 

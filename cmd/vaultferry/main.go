@@ -70,6 +70,12 @@ func parseFlags() options {
 	flag.IntVar(&o.SyncConcurrency, "concurrency", 10, "ExternalSecrets synced in parallel (the work is I/O: vault and API server round trips).")
 	flag.IntVar(&o.StoreConcurrency, "store-concurrency", 2, "Stores validated in parallel, per kind.")
 	flag.StringVar(&o.ClusterStoreCredentialsNamespace, "cluster-store-credentials-namespace", "", "The only namespace ClusterSecretStores may read credential Secrets and ConfigMaps from (any, when empty).")
+	flag.BoolVar(&o.AllowOperatorIdentity, "allow-operator-identity-for-cluster-stores", false, "Let ClusterSecretStores authenticate as the operator itself: its ServiceAccount token (Vault Kubernetes auth without serviceAccountRef), its AWS default credential chain (aws without auth), its Azure managed identity. Namespaced SecretStores never may.")
+	flag.Func("allowed-store-endpoints", "Comma-separated URL patterns (scheme://host[:port], '*' for one DNS label, e.g. https://*.vault.example.com) that namespaced SecretStores may connect to (any, when unset). Pair it with a NetworkPolicy on the operator.", func(v string) error {
+		policy, err := providers.ParseEndpointPolicy(strings.Split(v, ","))
+		o.StoreEndpoints = policy
+		return err
+	})
 	flag.BoolVar(&o.DisableClusterStores, "disable-cluster-stores", false, "Ignore ClusterSecretStores and refuse ExternalSecrets that use one.")
 	flag.Func("watch-namespaces", "Comma-separated namespaces to serve (all, when unset); for sharding tenants across operator deployments.", func(v string) error {
 		o.WatchNamespaces = strings.Split(v, ",")

@@ -24,6 +24,11 @@ import (
 func (r *Reconciler) apply(ctx context.Context, es *vfv1alpha1.ExternalSecret, want *corev1.Secret, owned []corev1.Secret) (*corev1.Secret, error) {
 	newest := highestRevision(es, owned)
 	existing := findSecret(owned, want.Name)
+	if existing == nil && es.IsImmutable() {
+		if current := r.currentWithContentOf(es, want, owned); current != nil {
+			existing, want.Name = current, current.Name
+		}
+	}
 	// Judged from the versions themselves, not status, which may lag behind
 	// them in the cache: a version holding the newest revision is current already.
 	alreadyCurrent := existing != nil && newest > 0 && revisionOf(existing) == newest
@@ -40,10 +45,30 @@ func (r *Reconciler) apply(ctx context.Context, es *vfv1alpha1.ExternalSecret, w
 		}
 		existing = created // ours from before a restart, or adopted
 	}
-	if !es.IsImmutable() && existing.Annotations[vfv1alpha1.ContentHashAnnotation] != want.Annotations[vfv1alpha1.ContentHashAnnotation] {
+	if !es.IsImmutable() && !r.holdsContentOf(existing, want) {
 		return r.rewrite(ctx, es, existing, want, newest+1)
 	}
 	return r.syncMetadata(ctx, existing, want)
+}
+
+// currentWithContentOf returns es's current version when it already holds
+// want's content under another name: a version written by vaultferry 0.1,
+// whose names were not bound to the namespace. An upgrade keeps using it,
+// rather than copying every Secret to a new name and rolling every workload;
+// the next content change writes a version with a new-style name.
+func (r *Reconciler) currentWithContentOf(es *vfv1alpha1.ExternalSecret, want *corev1.Secret, owned []corev1.Secret) *corev1.Secret {
+	current := findSecret(owned, es.Status.CurrentSecretName)
+	if current == nil || !r.holdsContentOf(current, want) {
+		return nil
+	}
+	return current
+}
+
+// holdsContentOf reports whether s's content hash, in the current or the
+// 0.1 scheme, is want's.
+func (r *Reconciler) holdsContentOf(s, want *corev1.Secret) bool {
+	hash := s.Annotations[vfv1alpha1.ContentHashAnnotation]
+	return hash == want.Annotations[vfv1alpha1.ContentHashAnnotation] || hash == legacyContentHash(r.HashKey, want.Type, want.Data)
 }
 
 // create creates want; when a Secret of that name exists it is returned if

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,7 +27,7 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 	result := r.nextRefresh(es)
 	candidates := pruneCandidates(es.Status.Versions, current, es.HistoryLimit(), es.MinRetention(), r.now())
 	if len(candidates) > 0 {
-		held, err := r.prune(ctx, es, candidates)
+		held, err := r.prune(ctx, es, owned, candidates)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -62,19 +63,27 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, es *vfv1alpha1.Ext
 }
 
 // prune deletes the candidates no Pod or pod template references and drops
-// them from status; it returns how many were held back because in use.
-func (r *Reconciler) prune(ctx context.Context, es *vfv1alpha1.ExternalSecret, candidates []string) (held int, err error) {
+// them from status; it returns how many were held back because in use. Each
+// deletion is conditional on the UID of the version es owns, so a Secret
+// re-created under the same name meanwhile is never deleted.
+func (r *Reconciler) prune(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, candidates []string) (held int, err error) {
 	inUse, err := secretsInUse(ctx, r.APIReader, es.Namespace)
 	if err != nil {
 		return 0, err
 	}
 	for _, name := range candidates {
-		if inUse.Has(name) {
+		version := findSecret(owned, name)
+		if inUse.Has(name) || version == nil {
 			held++
 			continue
 		}
 		victim := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: name}}
-		if err := r.Delete(ctx, victim); client.IgnoreNotFound(err) != nil {
+		err := r.Delete(ctx, victim, client.Preconditions{UID: &version.UID})
+		switch {
+		case apierrors.IsConflict(err):
+			log.FromContext(ctx).Info("Not deleting superseded version: a Secret of that name was re-created", "secret", name)
+			continue
+		case client.IgnoreNotFound(err) != nil:
 			return held, fmt.Errorf("deleting superseded version %s: %w", name, err)
 		}
 		es.Status.Versions = slices.DeleteFunc(es.Status.Versions, func(v vfv1alpha1.SecretVersion) bool { return v.Name == name })

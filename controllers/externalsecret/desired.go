@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -34,7 +37,7 @@ func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetche
 	if err != nil {
 		return nil, err
 	}
-	hash := contentHash(hashKey, secretType, data)
+	hash := contentHash(hashKey, versionOwner{es.Namespace, es.Name}, secretType, data)
 
 	name := shortenBase(es.TargetBaseName())
 	if es.IsImmutable() {
@@ -76,6 +79,9 @@ func secretContent(ctx context.Context, es *vfv1alpha1.ExternalSecret, values ma
 	secretType := corev1.SecretTypeOpaque
 	data := values
 	if t := es.Spec.Target.Template; t != nil {
+		if err := checkTemplateSafety(t); err != nil {
+			return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidSpecReason, err)
+		}
 		if t.Type != "" {
 			secretType = t.Type
 		}
@@ -98,6 +104,37 @@ func secretContent(ctx context.Context, es *vfv1alpha1.ExternalSecret, values ma
 			fmt.Errorf("the ExternalSecret produced no data: check data, dataFrom and target.template.data"))
 	}
 	return data, secretType, nil
+}
+
+// allowedSecretTypes are the built-in Secret types a template may set;
+// custom types need a domain prefix outside kubernetes.io and k8s.io.
+var (
+	allowedSecretTypes = sets.New[corev1.SecretType](corev1.SecretTypeOpaque, corev1.SecretTypeTLS, corev1.SecretTypeDockerConfigJson,
+		corev1.SecretTypeDockercfg, corev1.SecretTypeBasicAuth, corev1.SecretTypeSSHAuth)
+	customSecretType   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/[-._a-zA-Z0-9]+$`)
+	reservedTypePrefix = regexp.MustCompile(`^([^/]*\.)?(kubernetes\.io|k8s\.io)/`)
+	operatorKey        = regexp.MustCompile(`^([^/]*\.)?vaultferry\.io/`)
+)
+
+// checkTemplateSafety repeats the schema's rules on template type and
+// metadata, for ExternalSecrets stored before those rules existed: a
+// service-account-token Secret would be filled by the API server with a
+// token of any ServiceAccount the tenant names.
+func checkTemplateSafety(t *vfv1alpha1.SecretTemplate) error {
+	if t.Type != "" && !allowedSecretTypes.Has(t.Type) && (!customSecretType.MatchString(string(t.Type)) || reservedTypePrefix.MatchString(string(t.Type))) {
+		return fmt.Errorf("target.template.type %q is not allowed: use Opaque, a kubernetes.io type for TLS, docker config, basic or SSH auth, or a custom type with a domain prefix", t.Type)
+	}
+	for k := range t.Metadata.Labels {
+		if operatorKey.MatchString(k) {
+			return fmt.Errorf("template label %q is not allowed: vaultferry.io/ keys belong to the operator", k)
+		}
+	}
+	for k := range t.Metadata.Annotations {
+		if operatorKey.MatchString(k) || strings.HasPrefix(k, "kubernetes.io/service-account.") {
+			return fmt.Errorf("template annotation %q is not allowed: vaultferry.io/ keys belong to the operator, kubernetes.io/service-account.* would make a token of the Secret", k)
+		}
+	}
+	return nil
 }
 
 // renderTemplates executes the target templates with the fetched values as

@@ -112,7 +112,8 @@ func TestDesiredSecret(t *testing.T) {
 func TestContentHash(t *testing.T) {
 	data := map[string][]byte{"a": []byte("1"), "b": []byte("2")}
 	same := map[string][]byte{"b": []byte("2"), "a": []byte("1")}
-	h := contentHash(testKey, corev1.SecretTypeOpaque, data)
+	owner := versionOwner{"team-a", "db"}
+	h := contentHash(testKey, owner, corev1.SecretTypeOpaque, data)
 	if len(h) != hashLength || strings.ContainsAny(h, "013ae") {
 		t.Fatalf("hash %q is not 10 characters of the DNS-safe alphabet", h)
 	}
@@ -120,10 +121,14 @@ func TestContentHash(t *testing.T) {
 		other    string
 		wantSame bool
 	}{
-		"same content in another order":  {contentHash(testKey, corev1.SecretTypeOpaque, same), true},
-		"another value":                  {contentHash(testKey, corev1.SecretTypeOpaque, map[string][]byte{"a": []byte("1"), "b": []byte("3")}), false},
-		"another type":                   {contentHash(testKey, corev1.SecretTypeBasicAuth, data), false},
-		"another key (operator install)": {contentHash([]byte("another-key-another-key-32bytes!"), corev1.SecretTypeOpaque, data), false},
+		"same content in another order":          {contentHash(testKey, owner, corev1.SecretTypeOpaque, same), true},
+		"another value":                          {contentHash(testKey, owner, corev1.SecretTypeOpaque, map[string][]byte{"a": []byte("1"), "b": []byte("3")}), false},
+		"another type":                           {contentHash(testKey, owner, corev1.SecretTypeBasicAuth, data), false},
+		"another key (operator install)":         {contentHash([]byte("another-key-another-key-32bytes!"), owner, corev1.SecretTypeOpaque, data), false},
+		"same content in another namespace":      {contentHash(testKey, versionOwner{"team-b", "db"}, corev1.SecretTypeOpaque, data), false},
+		"same content in another ExternalSecret": {contentHash(testKey, versionOwner{"team-a", "db2"}, corev1.SecretTypeOpaque, data), false},
+		"namespace and name shifted":             {contentHash(testKey, versionOwner{"team-ad", "b"}, corev1.SecretTypeOpaque, data), false},
+		"the 0.1 scheme":                         {legacyContentHash(testKey, corev1.SecretTypeOpaque, data), false},
 	}
 	for name, tc := range cases {
 		if (tc.other == h) != tc.wantSame {
@@ -186,48 +191,6 @@ func TestSecretsReferencedBy(t *testing.T) {
 	want := []string{"vol", "projected", "init-envfrom", "env", "pull"}
 	if diff := cmp.Diff(want, SecretsReferencedBy(spec)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
-	}
-}
-
-func TestAdmission(t *testing.T) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"tier": "gold"}}}
-	cases := map[string]struct {
-		conditions []vfv1alpha1.ClusterSecretStoreCondition
-		admitted   bool
-		allowed    []string
-		denied     []string
-	}{
-		"no conditions admit everyone to every key": {nil, true, []string{"anything"}, nil},
-		"listed by name": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, true, nil, nil},
-		"not listed":     {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-b"}}}, false, nil, nil},
-		"by label selector": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceSelector: &metav1.LabelSelector{
-			MatchLabels: map[string]string{"tier": "gold"}}}}, true, nil, nil},
-		"by anchored regex":           {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team-.*"}}}, true, nil, nil},
-		"a regex must match the name": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team"}}}, false, nil, nil},
-		"allowedKeys with {namespace}": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"},
-			AllowedKeys: []string{"tenants/{namespace}/*", "shared/**"}}}, true,
-			[]string{"tenants/team-a/db", "shared/x/y", "TENANTS/Team-A/db"},
-			[]string{"tenants/team-b/db", "tenants/team-a/x/y", "other", "tenants/team-a/../team-b/x", "tenants//team-b/x",
-				"tenants/team-a/%2e%2e/team-b", "tenants/%74eam-a/x", "tenants/team-a/./db", "shared/..", "tenants\\team-a\\db", "tenants/team-a/"}},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			keys, ok, err := admission(tc.conditions, ns)
-			if err != nil || ok != tc.admitted {
-				t.Fatalf("admitted = %v, %v; want %v", ok, err, tc.admitted)
-			}
-			store := &resolvedStore{store: &vfv1alpha1.ClusterSecretStore{}, allowedKeys: keys}
-			for _, k := range tc.allowed {
-				if err := store.checkKeyAllowed(k); err != nil {
-					t.Errorf("key %s refused: %v", k, err)
-				}
-			}
-			for _, k := range tc.denied {
-				if err := store.checkKeyAllowed(k); err == nil {
-					t.Errorf("key %s allowed", k)
-				}
-			}
-		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+	"github.com/vaultferry/vaultferry/controllers/internal/tenancy"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -35,15 +36,13 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		maxAge = 0
 	}
 	out := fetched{Data: map[string][]byte{}, SourceVersions: map[string]string{}}
-	read := func(ref vfv1alpha1.RemoteRef) (providers.Secret, error) {
-		if err := store.checkKeyAllowed(ref.Key); err != nil {
+	read := func(remote vfv1alpha1.RemoteRef) (providers.Secret, error) {
+		ref, err := store.checkRef(remote)
+		if err != nil {
 			return providers.Secret{}, err
 		}
-		if !isCleanKey(ref.Key) {
-			return providers.Secret{}, requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
-				fmt.Errorf("remote key %q is not a clean path: remove '..', '.', empty segments, '%%' escapes and backslashes", ref.Key))
-		}
-		s, err := cl.GetSecret(ctx, providers.Ref{Key: ref.Key, Version: ref.Version, MaxAge: maxAge})
+		ref.MaxAge = maxAge
+		s, err := cl.GetSecret(ctx, ref)
 		if err != nil {
 			return s, classify(fmt.Errorf("reading remote key %q: %w", ref.Key, err))
 		}
@@ -81,6 +80,26 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		out.Data[d.SecretKey] = value
 	}
 	return out, nil
+}
+
+// checkRef applies the backend's naming rules and the tenancy rules to a
+// remote reference, before any I/O, and returns it as the backend reads it.
+func (s *resolvedStore) checkRef(remote vfv1alpha1.RemoteRef) (providers.Ref, error) {
+	if !tenancy.CleanKey(remote.Key) {
+		if !s.allowedKeys.AllowsAll() {
+			return providers.Ref{}, s.checkKeyAllowed(remote.Key)
+		}
+		return providers.Ref{}, requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
+			fmt.Errorf("remote key %q is not a clean path: remove '..', '.', empty segments, '%%' escapes, backslashes and control characters", remote.Key))
+	}
+	ref, err := s.provider.NormalizeRef(providers.Ref{Key: remote.Key, Version: remote.Version})
+	if err != nil {
+		return providers.Ref{}, requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason, err)
+	}
+	if err := s.checkKeyAllowed(ref.Key); err != nil {
+		return providers.Ref{}, err
+	}
+	return ref, nil
 }
 
 func classify(err error) error {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,6 +74,28 @@ func (*Provider) Validate(store vfv1alpha1.GenericStore) ([]string, error) {
 	}
 	return nil, nil
 }
+
+// Secrets Manager's limits: a SecretId (name or ARN) is at most 2048
+// characters, a version stage at most 256 of these.
+var (
+	secretIDPattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:,-]+$`)
+	stagePattern    = regexp.MustCompile(`^(uuid:)?[A-Za-z0-9_+=.@,:-]{1,256}$`)
+)
+
+// NormalizeRef accepts names and ARNs in Secrets Manager's character set, and
+// version ids or stages.
+func (*Provider) NormalizeRef(ref providers.Ref) (providers.Ref, error) {
+	if len(ref.Key) > 2048 || !secretIDPattern.MatchString(ref.Key) {
+		return ref, providers.Errorf(providers.ErrInvalid, "aws: key %q is not a Secrets Manager name or ARN (letters, digits and /_+=.@- only)", ref.Key)
+	}
+	if ref.Version != "" && !stagePattern.MatchString(ref.Version) {
+		return ref, providers.Errorf(providers.ErrInvalid, "aws: version %q is not a version id or stage", ref.Version)
+	}
+	return ref, nil
+}
+
+// KeysFoldCase is false: Secrets Manager names are case-sensitive.
+func (*Provider) KeysFoldCase() bool { return false }
 
 // NewClient builds one SDK client for the store, with cached credentials.
 func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore, kube providers.Kube, namespace string) (providers.Client, error) {

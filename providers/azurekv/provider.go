@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -217,3 +218,27 @@ func wrapCredErr[T azcore.TokenCredential](cred T, err error) (azcore.TokenCrede
 func secretName(key string) string {
 	return strings.TrimPrefix(key, "secret/")
 }
+
+// Key Vault's rules: a secret name is 1-127 letters, digits and dashes; a
+// version is 32 hex digits. Both go into the request path, so nothing else
+// may pass (url.PathEscape leaves "..", which would climb the path).
+var (
+	namePattern    = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+	versionPattern = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+)
+
+// NormalizeRef returns the secret's name ("secret/" dropped) and accepts
+// only Key Vault names and version ids.
+func (*Provider) NormalizeRef(ref providers.Ref) (providers.Ref, error) {
+	ref.Key = secretName(ref.Key)
+	if !namePattern.MatchString(ref.Key) {
+		return ref, providers.Errorf(providers.ErrInvalid, "azurekv: key %q is not a Key Vault secret name (1-127 letters, digits and dashes)", ref.Key)
+	}
+	if ref.Version != "" && !versionPattern.MatchString(ref.Version) {
+		return ref, providers.Errorf(providers.ErrInvalid, "azurekv: version %q is not a Key Vault version id (32 hex digits)", ref.Version)
+	}
+	return ref, nil
+}
+
+// KeysFoldCase is true: Key Vault compares secret names without regard to case.
+func (*Provider) KeysFoldCase() bool { return true }

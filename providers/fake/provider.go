@@ -58,6 +58,17 @@ func (*Provider) Validate(store vfv1alpha1.GenericStore) ([]string, error) {
 	return nil, nil
 }
 
+// NormalizeRef accepts every key as written: the fake compares them exactly.
+func (*Provider) NormalizeRef(ref providers.Ref) (providers.Ref, error) {
+	if ref.Key == "" {
+		return ref, providers.Errorf(providers.ErrInvalid, "fake: the key is empty")
+	}
+	return ref, nil
+}
+
+// KeysFoldCase is false: the fake compares keys exactly.
+func (*Provider) KeysFoldCase() bool { return false }
+
 // NewClient checks the credential, when the spec asks for one, and snapshots the data.
 func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore, kube providers.Kube, namespace string) (providers.Client, error) {
 	if _, err := p.Validate(store); err != nil {

@@ -9,9 +9,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
+	"time"
 
+	cleanhttp "github.com/hashicorp/go-cleanhttp"
+	retryablehttp "github.com/hashicorp/go-retryablehttp"
 	vaultapi "github.com/hashicorp/vault/api"
+	"golang.org/x/net/http2"
 	corev1 "k8s.io/api/core/v1"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,17 +24,33 @@ import (
 	"github.com/vaultferry/vaultferry/providers"
 )
 
-// ownTokenFile is the operator pod's own ServiceAccount token, used by
-// Kubernetes auth when the store names no ServiceAccount.
-const ownTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+// DefaultOwnTokenFile is the operator pod's own ServiceAccount token, used
+// by Kubernetes auth when a ClusterSecretStore names no ServiceAccount and the
+// operator allows its own identity (providers.OperatorIdentity).
+const DefaultOwnTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// Option configures a Provider.
+type Option func(*Provider)
+
+// WithOwnTokenFile reads the operator's own ServiceAccount token from path
+// (tests give the operator an identity with it).
+func WithOwnTokenFile(path string) Option { return func(p *Provider) { p.ownTokenFile = path } }
 
 // Provider serves VaultProvider specs.
-type Provider struct{}
+type Provider struct {
+	ownTokenFile string
+}
 
 var _ providers.Provider = (*Provider)(nil)
 
 // New returns the Vault provider.
-func New() *Provider { return &Provider{} }
+func New(opts ...Option) *Provider {
+	p := &Provider{ownTokenFile: DefaultOwnTokenFile}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
 
 // Name is "vault".
 func (*Provider) Name() string { return "vault" }
@@ -59,16 +80,35 @@ func (*Provider) Validate(store vfv1alpha1.GenericStore) ([]string, error) {
 	return nil, nil
 }
 
+// versionPattern is a KV v2 version number.
+var versionPattern = regexp.MustCompile(`^[0-9]{1,19}$`)
+
+// NormalizeRef trims the slashes Vault's client would drop and accepts only
+// KV v2 version numbers.
+func (*Provider) NormalizeRef(ref providers.Ref) (providers.Ref, error) {
+	ref.Key = strings.Trim(ref.Key, "/")
+	if ref.Key == "" {
+		return ref, providers.Errorf(providers.ErrInvalid, "vault: the key is empty")
+	}
+	if ref.Version != "" && !versionPattern.MatchString(ref.Version) {
+		return ref, providers.Errorf(providers.ErrInvalid, "vault: version %q is not a KV version number", ref.Version)
+	}
+	return ref, nil
+}
+
+// KeysFoldCase is false: Vault paths are case-sensitive.
+func (*Provider) KeysFoldCase() bool { return false }
+
 // NewClient logs in once; the client renews or re-issues its token as needed.
 func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore, kube providers.Kube, namespace string) (providers.Client, error) {
 	if _, err := p.Validate(store); err != nil {
 		return nil, err
 	}
 	spec := store.GetSpec().Provider.Vault
-	cfg := vaultapi.DefaultConfig()
-	cfg.Address = spec.Server
-	cfg.MaxRetries = 1
-	cfg.Timeout = requestTimeout // a hung Vault must not hold a sync worker for the default 60s
+	cfg, err := newConfig(spec.Server)
+	if err != nil {
+		return nil, err
+	}
 	if err := configureTLS(ctx, cfg, spec, kube, namespace); err != nil {
 		return nil, err
 	}
@@ -76,15 +116,44 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 	if err != nil {
 		return nil, providers.Errorf(providers.ErrInvalid, "vault: %v", err)
 	}
+	// NewClient still reads VAULT_TOKEN, VAULT_NAMESPACE and VAULT_HEADERS
+	// from the operator's environment: none of it may reach a store's server.
 	api.ClearToken()
+	api.ClearNamespace()
+	api.SetHeaders(http.Header{vaultapi.RequestHeaderName: []string{"true"}})
 	if spec.Namespace != "" {
 		api.SetNamespace(spec.Namespace)
 	}
-	c := &client{api: api, spec: spec, login: loginFunc(spec, kube, namespace)}
+	c := &client{api: api, spec: spec, login: loginFunc(spec, kube, namespace, p.ownTokenFile)}
 	if err := c.relogin(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// newConfig is Vault's default client configuration without
+// ReadEnvironment: the operator's VAULT_* variables (a client certificate, an
+// agent address, skip-verify) are the operator's, never a store's.
+func newConfig(server string) (*vaultapi.Config, error) {
+	transport := cleanhttp.DefaultPooledTransport()
+	transport.TLSHandshakeTimeout = 10 * time.Second
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if err := http2.ConfigureTransport(transport); err != nil {
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: %v", err)
+	}
+	return &vaultapi.Config{
+		Address: server,
+		HttpClient: &http.Client{
+			Transport: transport,
+			// Vault's client follows its own redirects (standby forwarding).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Timeout:      requestTimeout, // a hung Vault must not hold a sync worker for the default 60s
+		MinRetryWait: time.Second,
+		MaxRetryWait: 1500 * time.Millisecond,
+		MaxRetries:   1,
+		Backoff:      retryablehttp.RateLimitLinearJitterBackoff,
+	}, nil
 }
 
 // configureTLS trusts the store's CA bundle (inline or from a Secret or
@@ -147,7 +216,7 @@ func readCA(ctx context.Context, kube providers.Kube, p *vfv1alpha1.CAProvider, 
 }
 
 // loginFunc returns how this store obtains a token.
-func loginFunc(spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace string) func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error) {
+func loginFunc(spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace, ownTokenFile string) func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error) {
 	a := spec.Auth
 	switch {
 	case a.TokenSecretRef != nil:
@@ -179,7 +248,7 @@ func loginFunc(spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace st
 	default:
 		k := a.Kubernetes
 		return func(ctx context.Context, api *vaultapi.Client) (*vaultapi.Secret, string, error) {
-			jwt, err := kubernetesJWT(ctx, k, kube, namespace)
+			jwt, err := kubernetesJWT(ctx, k, kube, namespace, ownTokenFile)
 			if err != nil {
 				return nil, "", err
 			}
@@ -192,10 +261,11 @@ func loginFunc(spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace st
 
 // kubernetesJWT is a short-lived TokenRequest token of the named
 // ServiceAccount (namespace-less: the one resolving references), or the
-// operator's own token.
-func kubernetesJWT(ctx context.Context, k *vfv1alpha1.VaultKubernetesAuth, kube providers.Kube, namespace string) (string, error) {
+// operator's own token, which the client cache allows only to
+// ClusterSecretStores, and only when the operator says so.
+func kubernetesJWT(ctx context.Context, k *vfv1alpha1.VaultKubernetesAuth, kube providers.Kube, namespace, ownTokenFile string) (string, error) {
 	if k.ServiceAccountRef == nil {
-		b, err := os.ReadFile(ownTokenFile)
+		b, err := os.ReadFile(ownTokenFile) //nolint:gosec // the operator's own token file, from code, not from a spec
 		if err != nil {
 			return "", providers.Errorf(providers.ErrForbidden, "vault: reading the operator's own ServiceAccount token: %v", err)
 		}
