@@ -60,11 +60,16 @@ spec:
 func TestValidObjectsAreAccepted(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	for name, doc := range map[string]string{
-		"SecretStore with Vault token auth":        validVaultStore,
-		"ClusterSecretStore with conditions":       validClusterStore,
-		"ExternalSecret with target and history":   validExternalSecret,
-		"SecretStore with the fake provider":       storeWith(`fake: {data: [{key: k, value: v, version: "1"}]}`),
-		"SecretStore with Azure workload identity": storeWith(`azurekv: {vaultUrl: "https://kv.vault.azure.net", authType: WorkloadIdentity, serviceAccountRef: {name: app}}`),
+		"SecretStore with Vault token auth":                                          validVaultStore,
+		"ClusterSecretStore with conditions":                                         validClusterStore,
+		"ExternalSecret with target and history":                                     validExternalSecret,
+		"SecretStore with the fake provider":                                         storeWith(`fake: {data: [{key: k, value: v, version: "1"}]}`),
+		"SecretStore with Azure workload identity":                                   storeWith(`azurekv: {vaultUrl: "https://kv.vault.azure.net", authType: WorkloadIdentity, serviceAccountRef: {name: app}}`),
+		"SecretStore with Vault Kubernetes auth as its own ServiceAccount":           storeWith(`vault: {server: "https://v:8200", auth: {kubernetes: {role: r, serviceAccountRef: {name: app}}}}`),
+		"ClusterSecretStore with the operator's AWS identity (the operator decides)": clusterStoreWith(`aws: {region: eu-west-1}`),
+		"ExternalSecret with allowed template types and metadata":                    withTemplate(`{type: kubernetes.io/dockerconfigjson, metadata: {labels: {app: web}, annotations: {example.com/owner: team-a}}}`),
+		"ExternalSecret with a custom type":                                          withTemplate(`{type: example.com/my-type}`),
+		"ExternalSecret with a pinned version":                                       strings.Replace(validExternalSecret, "property: password}", "property: password, version: \"3\"}", 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			obj := parse(t, doc)
@@ -127,6 +132,74 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		"ClusterSecretStore credential without namespace": {
 			strings.Replace(validVaultStore, "kind: SecretStore", "kind: ClusterSecretStore", 1),
 			"in a ClusterSecretStore, tokenSecretRef must name its namespace",
+		},
+		"SecretStore logging in to Vault as the operator": {
+			storeWith(`vault: {server: "https://v:8200", auth: {kubernetes: {role: r}}}`),
+			"a SecretStore cannot log in to Vault with the operator's own ServiceAccount token",
+		},
+		"SecretStore using the operator's AWS credentials": {
+			storeWith(`aws: {region: eu-west-1, role: "arn:aws:iam::123456789012:role/admin"}`),
+			"a SecretStore cannot use the operator's own AWS credentials",
+		},
+		"SecretStore using the operator's Azure managed identity": {
+			storeWith(`azurekv: {vaultUrl: "https://kv.vault.azure.net", authType: ManagedIdentity}`),
+			"a SecretStore cannot use the managed identity of the operator's node or pod",
+		},
+		"ClusterSecretStore AppRole secret without namespace": {
+			clusterStoreWith(`vault: {server: "https://v:8200", auth: {appRole: {roleId: r, secretRef: {name: a, key: b}}}}`),
+			"every Secret and ConfigMap reference",
+		},
+		"ClusterSecretStore CA ConfigMap without namespace": {
+			clusterStoreWith(`vault: {server: "https://v:8200", caProvider: {type: ConfigMap, name: ca, key: ca.crt}, auth: {tokenSecretRef: {name: t, key: t, namespace: ops}}}`),
+			"every Secret and ConfigMap reference",
+		},
+		"ClusterSecretStore client certificate without namespace": {
+			clusterStoreWith(`vault: {server: "https://v:8200", clientTLSSecretRef: {name: tls}, auth: {tokenSecretRef: {name: t, key: t, namespace: ops}}}`),
+			"every Secret and ConfigMap reference",
+		},
+		"ClusterSecretStore AWS session token without namespace": {
+			clusterStoreWith(`aws: {region: eu-west-1, auth: {secretRef: {accessKeyIDSecretRef: {name: a, key: b, namespace: ops}, secretAccessKeySecretRef: {name: a, key: c, namespace: ops}, sessionTokenSecretRef: {name: a, key: d}}}}`),
+			"every Secret and ConfigMap reference",
+		},
+		"ClusterSecretStore fake credential without namespace": {
+			clusterStoreWith(`fake: {authSecretRef: {name: a, key: b}, token: x}`),
+			"every Secret and ConfigMap reference",
+		},
+		"template type service-account-token": {
+			withTemplate(`{type: kubernetes.io/service-account-token, metadata: {annotations: {kubernetes.io/service-account.name: default}}}`),
+			"ServiceAccount and bootstrap token types are refused",
+		},
+		"template type bootstrap token": {
+			withTemplate(`{type: bootstrap.kubernetes.io/token}`),
+			"ServiceAccount and bootstrap token types are refused",
+		},
+		"template type under kubernetes.io that is not allowed": {
+			withTemplate(`{type: kubernetes.io/not-a-type}`),
+			"ServiceAccount and bootstrap token types are refused",
+		},
+		"template type without a domain": {
+			withTemplate(`{type: mytype}`),
+			"a custom type with a domain prefix",
+		},
+		"template annotation making a token": {
+			withTemplate(`{metadata: {annotations: {kubernetes.io/service-account.name: default}}}`),
+			"kubernetes.io/service-account.*",
+		},
+		"template annotation of the operator": {
+			withTemplate(`{metadata: {annotations: {vaultferry.io/revision: "99"}}}`),
+			"template annotations cannot set vaultferry.io/ keys",
+		},
+		"template label of the operator": {
+			withTemplate(`{metadata: {labels: {vaultferry.io/external-secret: other}}}`),
+			"template labels cannot set vaultferry.io/ keys",
+		},
+		"remote version climbing a path": {
+			strings.Replace(validExternalSecret, "property: password}", "property: password, version: ..}", 1),
+			"remoteRef.version cannot contain '..'",
+		},
+		"remote version with a slash": {
+			strings.Replace(validExternalSecret, "property: password}", "property: password, version: a/b}", 1),
+			"spec.data[0].remoteRef.version",
 		},
 		"ExternalSecret without data or dataFrom": {
 			esWithout(`  data:
@@ -210,6 +283,14 @@ func TestKubectlExplainShowsFieldDocs(t *testing.T) {
 
 func storeWith(provider string) string {
 	return "apiVersion: vaultferry.io/v1alpha1\nkind: SecretStore\nmetadata: {name: s}\nspec:\n  provider:\n    " + provider
+}
+
+func clusterStoreWith(provider string) string {
+	return strings.Replace(storeWith(provider), "kind: SecretStore", "kind: ClusterSecretStore", 1)
+}
+
+func withTemplate(template string) string {
+	return strings.Replace(validExternalSecret, "name: db\n    history", "name: db\n    template: "+template+"\n    history", 1)
 }
 
 func esWithout(part string) string {
