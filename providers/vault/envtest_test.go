@@ -277,3 +277,54 @@ func enableKubernetesAuth(t *testing.T, v *vaultdev.Server, namespace string) {
 		"kubernetes_host": env.Config.Host, "kubernetes_ca_cert": string(env.Config.CAData), "token_reviewer_jwt": tr.Status.Token,
 	})
 }
+
+// Vault paths are case-sensitive, so allowedKeys are too: with
+// "tenants/{namespace}/*", a tenant cannot read "TENANTS/<NS>/db" from KV v2
+// or "Tenants/<ns>/db" from KV v1 (other secrets than its own, in Vault), and
+// Vault never receives the request.
+func TestAllowedKeysCompareCaseAsVaultDoes(t *testing.T) {
+	v := startAll(t)
+	a := env.Namespace(t, nil)
+	upper := "TENANTS/" + strings.ToUpper(a) + "/db"
+	v.PutKV(t, "tenants/"+a+"/db", map[string]any{"password": "own-value"})
+	v.PutKV(t, upper, map[string]any{"password": "upper-case-value"})
+	v.Write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
+	v.Write(t, "kv1/Tenants/"+a+"/db", map[string]any{"password": "kv1-value"})
+	operator.Create(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-token"},
+		StringData: map[string]string{"token": vaultdev.RootToken}})
+
+	conditions := []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{a}, AllowedKeys: []string{"tenants/{namespace}/*", "Tenants/{namespace}/public"}}}
+	clusterStore := func(name, path string, version vfv1alpha1.VaultKVVersion) *vfv1alpha1.ClusterSecretStore {
+		return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + a}, Spec: vfv1alpha1.SecretStoreSpec{
+			Conditions: conditions,
+			Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: v.Addr, Path: path, Version: version,
+				Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: a}}}}}}
+	}
+	kv2, kv1 := clusterStore("kv2", "secret", vfv1alpha1.VaultKVv2), clusterStore("kv1", "kv1", vfv1alpha1.VaultKVv1)
+	es := func(name string, store *vfv1alpha1.ClusterSecretStore, key string) *vfv1alpha1.ExternalSecret {
+		return fixtures.ExternalSecret(a, name, fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name), fixtures.WithData("password", key, "password"))
+	}
+	own, upperCase, mixedCase := es("own", kv2, "tenants/"+a+"/db"), es("upper", kv2, upper), es("mixed", kv1, "Tenants/"+a+"/db")
+	outside := []string{"secret/data/TENANTS", "kv1/Tenants"}
+	written := map[string]int{} // by the setup above
+	for _, path := range outside {
+		written[path] = v.Requests(t, path)
+	}
+	operator.Create(t, env.Client, kv2, kv1, own, upperCase, mixedCase)
+
+	if got := operator.SyncedValue(t, env.Client, own, "password"); got != "own-value" {
+		t.Fatalf("the tenant's own key gave %q", got)
+	}
+	for _, refused := range []*vfv1alpha1.ExternalSecret{upperCase, mixedCase} {
+		got := operator.WaitForReason(t, env.Client, refused, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
+		if msg := operator.Condition(got.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, "is outside the keys") {
+			t.Errorf("%s: %s", refused.Name, msg)
+		}
+	}
+	for _, path := range outside {
+		if n := v.Requests(t, path) - written[path]; n != 0 {
+			t.Errorf("Vault received %d requests for %s", n, path)
+		}
+	}
+	operator.AssertNoLeak(t, env.Client, a, "own-value", "upper-case-value", "kv1-value")
+}
