@@ -25,8 +25,8 @@ func TestAdmit(t *testing.T) {
 		denied     []string
 	}{
 		"no conditions admit everyone to every key": {nil, false, true, []string{"anything", "TENANTS/x"}, nil},
-		"listed by name":                            {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, false, true, []string{"any/key"}, nil},
-		"not listed":                                {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-b"}}}, false, false, nil, nil},
+		"listed by name": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, false, true, []string{"any/key"}, nil},
+		"not listed":     {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-b"}}}, false, false, nil, nil},
 		"by label selector": {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceSelector: &metav1.LabelSelector{
 			MatchLabels: map[string]string{"tier": "gold"}}}}, false, true, nil, nil},
 		"by anchored regex":           {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceRegexes: []string{"team-.*"}}}, false, true, nil, nil},
