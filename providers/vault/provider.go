@@ -16,7 +16,6 @@ import (
 	cleanhttp "github.com/hashicorp/go-cleanhttp"
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
 	vaultapi "github.com/hashicorp/vault/api"
-	"golang.org/x/net/http2"
 	corev1 "k8s.io/api/core/v1"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,10 +104,7 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 		return nil, err
 	}
 	spec := store.GetSpec().Provider.Vault
-	cfg, err := newConfig(spec.Server)
-	if err != nil {
-		return nil, err
-	}
+	cfg := newConfig(spec.Server)
 	if err := configureTLS(ctx, cfg, spec, kube, namespace); err != nil {
 		return nil, err
 	}
@@ -134,13 +130,11 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 // newConfig is Vault's default client configuration without
 // ReadEnvironment: the operator's VAULT_* variables (a client certificate, an
 // agent address, skip-verify) are the operator's, never a store's.
-func newConfig(server string) (*vaultapi.Config, error) {
+func newConfig(server string) *vaultapi.Config {
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.TLSHandshakeTimeout = 10 * time.Second
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if err := http2.ConfigureTransport(transport); err != nil {
-		return nil, providers.Errorf(providers.ErrInvalid, "vault: %v", err)
-	}
+	transport.ForceAttemptHTTP2 = true // as Vault's DefaultConfig, which configures HTTP/2
 	return &vaultapi.Config{
 		Address: server,
 		HttpClient: &http.Client{
@@ -153,7 +147,7 @@ func newConfig(server string) (*vaultapi.Config, error) {
 		MaxRetryWait: 1500 * time.Millisecond,
 		MaxRetries:   1,
 		Backoff:      retryablehttp.RateLimitLinearJitterBackoff,
-	}, nil
+	}
 }
 
 // configureTLS trusts the store's CA bundle (inline or from a Secret or
