@@ -12,11 +12,14 @@ type ExternalSecretSpec struct {
 	// SecretStoreRef is the store to read from.
 	SecretStoreRef SecretStoreRef `json:"secretStoreRef"`
 
-	// RefreshInterval is how often the remote data is read again. 0 fetches
-	// once. Defaults to 1h. Each refresh is jittered by up to ±10%.
+	// RefreshInterval is how often the remote data is read again, a Go
+	// duration such as 30s, 15m or 1h. "0" (quoted: it is a string) fetches
+	// once. Defaults to 1h. Each refresh is jittered by up to ±10%. The
+	// operator may raise it to a minimum (--min-refresh-interval, a
+	// ClusterSecretStore's minRefreshInterval).
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="refreshInterval must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="refreshInterval must be a non-negative Go duration like 30s, 15m or 1h (units: ns, us, ms, s, m, h)"
 	// +optional
 	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 
@@ -156,7 +159,7 @@ type History struct {
 	// MinRetention keeps every superseded version at least this long after it
 	// was superseded, whatever Limit says.
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="history.minRetention must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="history.minRetention must be a non-negative Go duration like 30s, 15m or 1h (units: ns, us, ms, s, m, h)"
 	// +optional
 	MinRetention *metav1.Duration `json:"minRetention,omitempty"`
 }

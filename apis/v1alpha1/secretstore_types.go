@@ -16,9 +16,20 @@ type SecretStoreSpec struct {
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 
 	// RefreshInterval is how often the operator re-checks that the store can
-	// authenticate. Defaults to 5m.
+	// authenticate, a Go duration such as 30s, 15m or 1h. Defaults to 5m.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="refreshInterval must be a non-negative Go duration like 30s, 15m or 1h (units: ns, us, ms, s, m, h)"
 	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// MinRefreshInterval raises the refreshInterval of every ExternalSecret
+	// using this store to at least this duration, so that no tenant can
+	// refresh a shared store faster (the operator's --min-refresh-interval
+	// applies too; the larger wins). Fetch-once ExternalSecrets are unaffected.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="minRefreshInterval must be a non-negative Go duration like 30s, 15m or 1h (units: ns, us, ms, s, m, h)"
+	MinRefreshInterval *metav1.Duration `json:"minRefreshInterval,omitempty"`
 
 	// Conditions restrict which namespaces may use a ClusterSecretStore, and
 	// which remote keys each may read. A namespace is admitted when any
@@ -59,6 +70,9 @@ type ClusterSecretStoreCondition struct {
 	// regular expressions (RE2, anchored at both ends).
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.all(r, ''.matches(r) || !''.matches(r))",message="namespaceRegexes must be valid RE2 regular expressions"
 	NamespaceRegexes []string `json:"namespaceRegexes,omitempty"`
 
 	// AllowedKeys limits the remote keys the admitted namespaces may read:

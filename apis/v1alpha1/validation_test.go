@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -68,6 +69,10 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"SecretStore with Vault Kubernetes auth as its own ServiceAccount":           storeWith(`vault: {server: "https://v:8200", auth: {kubernetes: {role: r, serviceAccountRef: {name: app}}}}`),
 		"ClusterSecretStore with the operator's AWS identity (the operator decides)": clusterStoreWith(`aws: {region: eu-west-1}`),
 		"ExternalSecret with allowed template types and metadata":                    withTemplate(`{type: kubernetes.io/dockerconfigjson, metadata: {labels: {app: web}, annotations: {example.com/owner: team-a}}}`),
+		"ExternalSecret fetched once":                                                strings.Replace(validExternalSecret, "refreshInterval: 15m", `refreshInterval: "0"`, 1),
+		"ExternalSecret with a compound duration":                                    strings.Replace(validExternalSecret, "refreshInterval: 15m", "refreshInterval: 1h30m0.5s", 1),
+		"store with refresh and minimum refresh intervals":                           strings.Replace(validVaultStore, "  provider:", "  refreshInterval: 90s\n  minRefreshInterval: 1m\n  provider:", 1),
+		"ClusterSecretStore with namespace regexes":                                  strings.Replace(validClusterStore, "namespaces: [team-a]", "namespaceRegexes: ['team-.*', '(a|b)-[0-9]+']", 1),
 		"ExternalSecret with a custom type":                                          withTemplate(`{type: example.com/my-type}`),
 		"ExternalSecret with a pinned version":                                       strings.Replace(validExternalSecret, "property: password}", "property: password, version: \"3\"}", 1),
 	} {
@@ -213,7 +218,7 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		},
 		"negative refreshInterval": {
 			strings.Replace(validExternalSecret, "refreshInterval: 15m", "refreshInterval: -5m", 1),
-			"refreshInterval must not be negative",
+			"refreshInterval must be a non-negative Go duration",
 		},
 		"history limit 0": {
 			strings.Replace(validExternalSecret, "limit: 5", "limit: 0", 1),
@@ -225,7 +230,7 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		},
 		"negative minRetention": {
 			strings.Replace(validExternalSecret, "minRetention: 1h", "minRetention: -1h", 1),
-			"history.minRetention must not be negative",
+			"history.minRetention must be a non-negative Go duration",
 		},
 		"target name that is not a DNS subdomain": {
 			strings.Replace(validExternalSecret, "name: db\n    history", "name: DB_Password\n    history", 1),
@@ -254,6 +259,66 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error does not say %q:\n%v", tt.want, err)
+			}
+		})
+	}
+}
+
+// Every field whose Go type could fail to decode what the schema accepts
+// (durations, base64 bytes, bounded integers, regular expressions) refuses
+// garbage at admission. Before, a SecretStore with refreshInterval "5min"
+// was stored, and the operator's SecretStore informer failed to decode it:
+// every store in the cluster stopped being served.
+func TestGarbageInTypedFieldsIsRefused(t *testing.T) {
+	ns := env.Namespace(t, nil)
+	durations := []string{`"5min"`, `"1 hour"`, `abc`, `"-1s"`, `"1e3s"`, `""`, `5`, `true`, `"1h 30m"`, `"P1D"`}
+	type field struct{ doc, old, template string }
+	fields := map[string]field{
+		"SecretStore refreshInterval":                {validVaultStore, "  provider:", "  refreshInterval: %s\n  provider:"},
+		"SecretStore minRefreshInterval":             {validVaultStore, "  provider:", "  minRefreshInterval: %s\n  provider:"},
+		"ClusterSecretStore refreshInterval":         {validClusterStore, "  provider:", "  refreshInterval: %s\n  provider:"},
+		"ClusterSecretStore minRefreshInterval":      {validClusterStore, "  provider:", "  minRefreshInterval: %s\n  provider:"},
+		"ExternalSecret refreshInterval":             {validExternalSecret, "refreshInterval: 15m", "refreshInterval: %s"},
+		"ExternalSecret target.history.minRetention": {validExternalSecret, "minRetention: 1h", "minRetention: %s"},
+	}
+	cases := map[string]string{}
+	for name, f := range fields {
+		for _, garbage := range durations {
+			cases[name+" = "+garbage] = strings.Replace(f.doc, f.old, fmt.Sprintf(f.template, garbage), 1)
+		}
+	}
+	for name, garbage := range map[string]string{
+		"caBundle not base64":          `caBundle: "not base64!"`,
+		"caBundle a number":            `caBundle: 12`,
+		"rateLimit.qps beyond int32":   `rateLimit: {qps: 99999999999}`,
+		"rateLimit.qps a string":       `rateLimit: {qps: "10"}`,
+		"rateLimit.burst a fraction":   `rateLimit: {qps: 1, burst: 1.5}`,
+		"namespaceRegexes not a regex": `regex`,
+		"history.limit beyond int32":   `limit`,
+	} {
+		switch name {
+		case "namespaceRegexes not a regex":
+			cases[name] = strings.Replace(validClusterStore, "namespaces: [team-a]", "namespaceRegexes: ['team-(']", 1)
+		case "history.limit beyond int32":
+			cases[name] = strings.Replace(validExternalSecret, "limit: 5", "limit: 99999999999", 1)
+		case "caBundle not base64", "caBundle a number":
+			cases[name] = strings.Replace(validVaultStore, "      auth:", "      "+garbage+"\n      auth:", 1)
+		default:
+			cases[name] = strings.Replace(validVaultStore, "  provider:", "  "+garbage+"\n  provider:", 1)
+		}
+	}
+	for name, doc := range cases {
+		t.Run(name, func(t *testing.T) {
+			obj := parse(t, doc)
+			obj.SetNamespace(ns)
+			obj.SetName("")
+			obj.SetGenerateName("garbage-")
+			if err := env.Client.Create(context.Background(), obj); err == nil {
+				t.Fatalf("accepted:\n%s", doc)
+			} else if strings.Contains(name, "Interval") || strings.Contains(name, "minRetention") {
+				if !strings.Contains(err.Error(), "Go duration like 30s, 15m or 1h") && !strings.Contains(err.Error(), "must be of type string") {
+					t.Errorf("the refusal does not name the format: %v", err)
+				}
 			}
 		})
 	}

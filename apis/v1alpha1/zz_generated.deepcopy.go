@@ -744,6 +744,11 @@ func (in *SecretStoreSpec) DeepCopyInto(out *SecretStoreSpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.MinRefreshInterval != nil {
+		in, out := &in.MinRefreshInterval, &out.MinRefreshInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]ClusterSecretStoreCondition, len(*in))
