@@ -59,6 +59,7 @@ spec:
 )
 
 func TestValidObjectsAreAccepted(t *testing.T) {
+	testenv.Require(t, env)
 	ns := env.Namespace(t, nil)
 	for name, doc := range map[string]string{
 		"SecretStore with Vault token auth":                                          validVaultStore,
@@ -89,6 +90,7 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 }
 
 func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
+	testenv.Require(t, env)
 	ns := env.Namespace(t, nil)
 	tests := map[string]struct {
 		doc  string
@@ -270,6 +272,7 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 // was stored, and the operator's SecretStore informer failed to decode it:
 // every store in the cluster stopped being served.
 func TestGarbageInTypedFieldsIsRefused(t *testing.T) {
+	testenv.Require(t, env)
 	ns := env.Namespace(t, nil)
 	durations := []string{`"5min"`, `"1 hour"`, `abc`, `"-1s"`, `"1e3s"`, `""`, `5`, `true`, `"1h 30m"`, `"P1D"`}
 	type field struct{ doc, old, template string }
@@ -325,6 +328,7 @@ func TestGarbageInTypedFieldsIsRefused(t *testing.T) {
 }
 
 func TestKubectlExplainShowsFieldDocs(t *testing.T) {
+	testenv.Require(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out string

@@ -27,6 +27,7 @@ import (
 	"github.com/vaultferry/vaultferry/providers/azurekv"
 	"github.com/vaultferry/vaultferry/providers/vault"
 	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 // capture is a server that records every request made to it: a tenant's
@@ -97,6 +98,7 @@ func operatorToken(t *testing.T) string {
 // nothing. (Namespaced SecretStores are refused earlier, by the schema: see
 // apis/v1alpha1's validation test.)
 func TestOperatorIdentityIsNotLent(t *testing.T) {
+	testenv.Require(t, env)
 	tokenFile := operatorToken(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAOPERATOROWNKEY00")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "operator-own-secret-access-key")
@@ -152,6 +154,7 @@ func TestOperatorIdentityIsNotLent(t *testing.T) {
 // operator connect anywhere else: the store is refused before any request,
 // with a condition naming the flag; ClusterSecretStores are the admin's.
 func TestStoreEndpointsAreRestricted(t *testing.T) {
+	testenv.Require(t, env)
 	policy, err := providers.ParseEndpointPolicy([]string{"https://vault.example.com:8200", "https://*.vault.azure.net"})
 	if err != nil {
 		t.Fatal(err)

@@ -189,6 +189,7 @@ func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
 // (envtest has no namespace controller, so its objects linger harmlessly).
 func (e *Env) Namespace(t testing.TB, labels map[string]string) string {
 	t.Helper()
+	Require(t, e)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-", Labels: labels}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
