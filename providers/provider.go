@@ -77,6 +77,9 @@ type Ref struct {
 	// long ago (capped by the cache's freshness window); 0 always reads.
 	// Providers ignore it.
 	MaxAge time.Duration
+	// Tenant is the namespace of the ExternalSecret reading: a store's rate
+	// limit is shared fairly between namespaces. Providers ignore it.
+	Tenant string
 }
 
 // Secret is one remote value.

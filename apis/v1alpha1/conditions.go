@@ -37,6 +37,10 @@ const (
 	UnavailableReason = "Unavailable"
 	// ProviderErrorReason: the backend failed in a way not classified otherwise.
 	ProviderErrorReason = "ProviderError"
+	// KubernetesAPIErrorReason: a request to the Kubernetes API server failed
+	// (writing a version, listing what uses it, deleting a superseded one):
+	// the vault is not involved, and a retry does not read it again.
+	KubernetesAPIErrorReason = "KubernetesAPIError"
 	// InvalidProviderConfigReason: the store's provider configuration cannot work.
 	InvalidProviderConfigReason = "InvalidProviderConfig"
 	// InvalidSpecReason: the ExternalSecret's spec cannot be satisfied as written.

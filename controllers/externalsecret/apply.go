@@ -104,7 +104,9 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 		}
 		return existing, nil
 	default:
-		return nil, requeue.New(requeue.Stall, vfv1alpha1.TargetConflictReason,
+		// Rechecked now and then: the conflicting Secret is not in the
+		// operator's cache, so its deletion wakes nothing.
+		return nil, requeue.New(requeue.Wait, vfv1alpha1.TargetConflictReason,
 			fmt.Errorf("a Secret named %s already exists and is not managed by this ExternalSecret: rename spec.target.name or delete that Secret", want.Name))
 	}
 }
@@ -113,12 +115,17 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 // the offending fields (never data): most often the 1 MiB Secret size limit.
 func refusedSecret(name string, err error) error {
 	var fields []string
+	tooLarge := apierrors.IsRequestEntityTooLargeError(err)
 	if status, ok := err.(apierrors.APIStatus); ok && status.Status().Details != nil {
 		for _, c := range status.Status().Details.Causes {
 			fields = append(fields, fmt.Sprintf("%s (%s)", c.Field, c.Type))
+			tooLarge = tooLarge || c.Type == metav1.CauseTypeTooLong
 		}
 	}
-	return fmt.Errorf("the API server refused Secret %s: %v; Secrets are limited to 1 MiB of data", name, fields)
+	if tooLarge {
+		return fmt.Errorf("the API server refused Secret %s as too large: %v; Secrets are limited to 1 MiB of data", name, fields)
+	}
+	return fmt.Errorf("the API server refused Secret %s: %v", name, fields)
 }
 
 // rewrite updates a mutable target's data in place (immutable: false).

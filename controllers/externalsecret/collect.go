@@ -24,7 +24,7 @@ import (
 func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, current string) (ctrl.Result, error) {
 	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
 
-	result := r.nextRefresh(es)
+	result := r.nextRefresh(ctx, es)
 	candidates := pruneCandidates(es.Status.Versions, current, es.HistoryLimit(), es.MinRetention(), r.now())
 	if len(candidates) > 0 {
 		held, err := r.prune(ctx, es, owned, candidates)
@@ -44,11 +44,11 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 // nextRefresh schedules the next periodic fetch of es, if it has a refresh
 // interval. A deadline that passed while this reconcile ran still requeues
 // (see requeue.Background).
-func (r *Reconciler) nextRefresh(es *vfv1alpha1.ExternalSecret) ctrl.Result {
+func (r *Reconciler) nextRefresh(ctx context.Context, es *vfv1alpha1.ExternalSecret) ctrl.Result {
 	if es.RefreshEvery() == 0 {
 		return ctrl.Result{}
 	}
-	return requeue.Background(r.untilRefresh(es))
+	return requeue.Background(r.untilRefresh(ctx, es))
 }
 
 // patchStatus writes es.Status when it differs from before.

@@ -9,12 +9,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/test/fixtures"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -234,23 +237,100 @@ func TestNextRefresh(t *testing.T) {
 		es.Status.RefreshTime = &metav1.Time{Time: synced}
 		return es
 	}
-	at := func(now time.Time) *Reconciler { return &Reconciler{Now: func() time.Time { return now }} }
+	kube := clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).Build() // no store: no store minimum
+	at := func(now time.Time) *Reconciler { return &Reconciler{Client: kube, Now: func() time.Time { return now }} }
+	ctx := context.Background()
 
-	if got := at(synced).nextRefresh(es(0)); got.RequeueAfter != 0 {
+	if got := at(synced).nextRefresh(ctx, es(0)); got.RequeueAfter != 0 {
 		t.Errorf("refreshInterval 0 (fetch once) requeues after %v, want never", got.RequeueAfter)
 	}
-	first := at(synced).nextRefresh(es(time.Hour)).RequeueAfter
+	first := at(synced).nextRefresh(ctx, es(time.Hour)).RequeueAfter
 	if first < 54*time.Minute || first > 66*time.Minute {
 		t.Fatalf("1h refresh scheduled after %v, want 1h ±10%%", first)
 	}
 	// Waking early (a jittered recheck, a restart) must not move the
 	// deadline: the next wake-up lands on it.
 	deadline := synced.Add(first)
-	if got := at(deadline.Add(-time.Minute)).nextRefresh(es(time.Hour)).RequeueAfter; got != time.Minute {
+	if got := at(deadline.Add(-time.Minute)).nextRefresh(ctx, es(time.Hour)).RequeueAfter; got != time.Minute {
 		t.Errorf("a minute before the deadline the refresh is scheduled after %v, want exactly 1m", got)
 	}
 	// The deadline passing while the reconcile ran must still requeue.
-	if got := at(deadline.Add(time.Nanosecond)).nextRefresh(es(time.Hour)); got.RequeueAfter <= 0 || got.Priority == nil {
+	if got := at(deadline.Add(time.Nanosecond)).nextRefresh(ctx, es(time.Hour)); got.RequeueAfter <= 0 || got.Priority == nil {
 		t.Errorf("just past the deadline nextRefresh = %+v, want a low-priority requeue soon", got)
+	}
+}
+
+// The refresh interval is raised to the operator's minimum and the store's,
+// whichever is larger; fetch-once stays fetch-once.
+func TestRefreshEveryHonoursMinimums(t *testing.T) {
+	store := fixtures.FakeStore("ns", "store")
+	store.Spec.MinRefreshInterval = &metav1.Duration{Duration: 5 * time.Minute}
+	kube := clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(store).Build()
+	cases := map[string]struct {
+		every, operatorMin time.Duration
+		storeName          string
+		want               time.Duration
+	}{
+		"no minimum":                    {every: 10 * time.Millisecond, storeName: "none", want: 10 * time.Millisecond},
+		"the operator's minimum":        {every: 10 * time.Millisecond, operatorMin: 30 * time.Second, storeName: "none", want: 30 * time.Second},
+		"the store's minimum is larger": {every: 10 * time.Millisecond, operatorMin: 30 * time.Second, storeName: "store", want: 5 * time.Minute},
+		"already above both":            {every: time.Hour, operatorMin: 30 * time.Second, storeName: "store", want: time.Hour},
+		"fetch once stays":              {every: 0, operatorMin: 30 * time.Second, storeName: "store", want: 0},
+	}
+	for name, tc := range cases {
+		r := &Reconciler{Client: kube, MinRefreshInterval: tc.operatorMin}
+		es := fixtures.ExternalSecret("ns", "db", fixtures.WithRefresh(tc.every), fixtures.WithStore(vfv1alpha1.SecretStoreKind, tc.storeName))
+		if got := r.refreshEvery(context.Background(), es); got != tc.want {
+			t.Errorf("%s: refreshEvery = %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+// Every failure maps to one condition set and one requeue; only failures
+// that can pass by themselves are returned as errors (backed off, logged).
+func TestFailurePolicy(t *testing.T) {
+	cause := errors.New("cause")
+	cases := map[string]struct {
+		failure     *requeue.Error
+		wantAfter   time.Duration // 0: none
+		wantErr     bool
+		wantStalled bool
+	}{
+		"provider down: retry with backoff":       {failure: requeue.New(requeue.Retry, vfv1alpha1.UnavailableReason, cause), wantErr: true},
+		"API server failure: retry with backoff":  {failure: requeue.New(requeue.Retry, vfv1alpha1.KubernetesAPIErrorReason, cause), wantErr: true},
+		"store not ready: wait for it":            {failure: requeue.New(requeue.Wait, vfv1alpha1.StoreNotReadyReason, cause), wantAfter: 30 * time.Second},
+		"target conflict: recheck":                {failure: requeue.New(requeue.Wait, vfv1alpha1.TargetConflictReason, cause), wantAfter: 30 * time.Second},
+		"client-side rate limit: its own delay":   {failure: &requeue.Error{Kind: requeue.Wait, Reason: vfv1alpha1.ThrottledReason, Err: cause, After: 3 * time.Second}, wantAfter: 3 * time.Second},
+		"remote secret missing: refresh interval": {failure: requeue.New(requeue.Later, vfv1alpha1.NotFoundReason, cause), wantAfter: 2 * time.Minute},
+		"bad template: stalled, no retry":         {failure: requeue.New(requeue.Stall, vfv1alpha1.InvalidTemplateReason, cause), wantStalled: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			result, err := failurePolicy(tc.failure, 2*time.Minute, 30*time.Second)
+			if (err != nil) != tc.wantErr {
+				t.Errorf("error = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantAfter == 0 && result.RequeueAfter != 0 {
+				t.Errorf("requeue after %v, want none", result.RequeueAfter)
+			}
+			if tc.wantAfter != 0 && (result.RequeueAfter < tc.wantAfter*9/10 || result.RequeueAfter > tc.wantAfter*11/10 || result.Priority == nil) {
+				t.Errorf("requeue %+v, want a low-priority requeue after %v ±10%%", result, tc.wantAfter)
+			}
+			es := fixtures.ExternalSecret("ns", "db")
+			es.Generation = 2
+			markFailed(es, tc.failure)
+			ready := apimeta.FindStatusCondition(es.Status.Conditions, vfv1alpha1.ReadyCondition)
+			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tc.failure.Reason || ready.Message != "cause" {
+				t.Errorf("Ready = %+v", ready)
+			}
+			stalled := apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.StalledCondition)
+			reconciling := apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReconcilingCondition)
+			if stalled != tc.wantStalled || reconciling == tc.wantStalled {
+				t.Errorf("Stalled = %v, Reconciling = %v; want Stalled %v", stalled, reconciling, tc.wantStalled)
+			}
+			if tc.wantStalled != (es.Status.ObservedGeneration == 2) {
+				t.Errorf("observedGeneration = %d: set only when stalled", es.Status.ObservedGeneration)
+			}
+		})
 	}
 }

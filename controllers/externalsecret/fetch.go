@@ -7,11 +7,51 @@ import (
 	"math"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/controllers/internal/tenancy"
 	"github.com/vaultferry/vaultferry/providers"
 )
+
+// pendingFetch is data fetched for an ExternalSecret whose sync then failed
+// on the Kubernetes side (a quota, a conflict, an API-server outage).
+type pendingFetch struct {
+	uid             types.UID
+	generation      int64
+	forceSync       string
+	storeGeneration int64
+	at              time.Time
+	data            fetched
+}
+
+func pendingKey(es *vfv1alpha1.ExternalSecret) types.NamespacedName {
+	return types.NamespacedName{Namespace: es.Namespace, Name: es.Name}
+}
+
+// fetchOrReuse fetches es's data, or reuses what the last attempt fetched
+// when that attempt failed on the Kubernetes side and the data is still
+// fresh for the same spec, force-sync request and store: retrying a write
+// must not read the vault again. The data is held in memory only until the
+// sync succeeds or fails for another reason.
+func (r *Reconciler) fetchOrReuse(ctx context.Context, store *resolvedStore, es *vfv1alpha1.ExternalSecret, forced bool) (fetched, error) {
+	key := pendingKey(es)
+	if v, ok := r.pending.Load(key); ok {
+		p := v.(pendingFetch)
+		if p.uid == es.UID && p.generation == es.Generation && p.forceSync == es.Annotations[vfv1alpha1.ForceSyncAnnotation] &&
+			p.storeGeneration == store.store.GetGeneration() && (es.RefreshEvery() == 0 || r.now().Sub(p.at) < r.refreshEvery(ctx, es)) {
+			return p.data, nil
+		}
+	}
+	data, err := r.fetch(ctx, store, es, forced)
+	if err != nil {
+		return data, err
+	}
+	r.pending.Store(key, pendingFetch{uid: es.UID, generation: es.Generation, forceSync: es.Annotations[vfv1alpha1.ForceSyncAnnotation],
+		storeGeneration: store.store.GetGeneration(), at: r.now(), data: data})
+	return data, nil
+}
 
 // fetch reads everything es asks for through the store's client: dataFrom
 // first, then data, so an explicit data entry wins over an extracted key.
@@ -28,7 +68,7 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 	// A forced sync reads fresh; others may share a read made moments ago
 	// for another ExternalSecret (within the cache's freshness window), never
 	// one older than their own refresh interval.
-	maxAge := es.RefreshEvery()
+	maxAge := r.refreshEvery(ctx, es)
 	if maxAge == 0 {
 		maxAge = time.Duration(math.MaxInt64) // fetch-once: the window alone bounds the age
 	}
@@ -42,6 +82,7 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 			return providers.Secret{}, err
 		}
 		ref.MaxAge = maxAge
+		ref.Tenant = es.Namespace
 		s, err := cl.GetSecret(ctx, ref)
 		if err != nil {
 			return s, classify(fmt.Errorf("reading remote key %q: %w", ref.Key, err))

@@ -4,9 +4,11 @@
 package externalsecret
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -68,10 +69,18 @@ type Reconciler struct {
 	// (--watch-label-selector); others are left to another operator deployment.
 	Scope labels.Selector
 
+	// MinRefreshInterval is the shortest refresh interval any ExternalSecret
+	// gets (--min-refresh-interval); stores may raise it further.
+	MinRefreshInterval time.Duration
+
 	// StoreWait and InUseRecheck default to DefaultStoreWait and DefaultInUseRecheck.
 	StoreWait, InUseRecheck time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+
+	// pending holds data fetched by syncs that then failed on the
+	// Kubernetes side, by pendingKey (see fetchOrReuse).
+	pending sync.Map
 }
 
 // +kubebuilder:rbac:groups=vaultferry.io,resources=externalsecrets,verbs=get;list;watch;update;patch
@@ -90,8 +99,11 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	es := &vfv1alpha1.ExternalSecret{}
 	if err := r.Get(ctx, req.NamespacedName, es); err != nil {
-		if client.IgnoreNotFound(err) == nil && r.Metrics != nil {
-			r.Metrics.ForgetExternalSecret(req.Namespace, req.Name)
+		if client.IgnoreNotFound(err) == nil {
+			r.pending.Delete(req.NamespacedName)
+			if r.Metrics != nil {
+				r.Metrics.ForgetExternalSecret(req.Namespace, req.Name)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -105,27 +117,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 
+	before := es.DeepCopy()
+	run := &syncRun{start: r.now()}
+	defer func() { result, retErr = r.finalizeStatus(ctx, before, es, run, result, retErr) }()
+
 	owned, err := r.ownedVersions(ctx, es)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !r.refreshDue(es, owned) && !r.storeChanged(ctx, es) && !r.lostAdmission(ctx, es) {
-		before := es.DeepCopy()
-		result, err := r.collect(ctx, es, owned, es.Status.CurrentSecretName)
-		return result, errors.Join(err, r.patchStatus(ctx, before, es))
+	if !r.refreshDue(ctx, es, owned) {
+		return r.collect(ctx, es, owned, es.Status.CurrentSecretName)
 	}
 
-	start := r.now()
+	run.synced = true
 	forced := es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync
-	before := es.DeepCopy()
-	var expiresAt *time.Time
-	defer func() { result, retErr = r.finalizeStatus(ctx, before, es, start, expiresAt, result, retErr) }()
-
 	store, err := r.resolveStore(ctx, es)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	data, err := r.fetch(ctx, store, es, forced)
+	data, err := r.fetchOrReuse(ctx, store, es, forced)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -139,7 +149,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	r.markSynced(es, current)
 	es.Status.StoreGeneration = store.store.GetGeneration()
-	expiresAt = data.ExpiresAt
+	run.expiresAt = data.ExpiresAt
 	owned = appendIfMissing(owned, current)
 	if rolloutDue(es, forced) {
 		r.rollout(ctx, es, current.Name, olderVersions(es, owned, current.Name))
@@ -147,19 +157,38 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	return r.collect(ctx, es, owned, current.Name)
 }
 
+// syncRun is what the deferred status writer needs to know of a reconcile.
+type syncRun struct {
+	start time.Time
+	// synced is set when the reconcile fetched (a sync, counted in the
+	// metrics), not only collected versions.
+	synced    bool
+	expiresAt *time.Time
+}
+
 // refreshDue says whether es must be fetched now: its spec or force-sync
-// annotation changed, its last sync failed, its current version is gone, or
-// its refresh interval has passed.
-func (r *Reconciler) refreshDue(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) bool {
+// annotation changed, its current version is gone, its last sync failed, its
+// refresh interval has passed, or its store changed. A sync that failed on
+// the Kubernetes side after fetching is retried with the data fetched then
+// (see fetchOrReuse); one that failed while collecting versions is retried
+// without fetching: an API-server problem must not add load on the vault.
+func (r *Reconciler) refreshDue(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) bool {
+	ready := apimeta.FindStatusCondition(es.Status.Conditions, vfv1alpha1.ReadyCondition)
 	switch {
 	case es.Generation != es.Status.ObservedGeneration,
 		es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync,
-		!apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition),
 		es.Status.RefreshTime == nil,
 		findSecret(owned, es.Status.CurrentSecretName) == nil:
 		return true
+	case ready == nil || ready.Status != metav1.ConditionTrue:
+		if ready == nil || ready.Reason != vfv1alpha1.KubernetesAPIErrorReason {
+			return true
+		}
+		if _, fetched := r.pending.Load(pendingKey(es)); fetched {
+			return true
+		}
 	}
-	return r.untilRefresh(es) <= 0
+	return r.untilRefresh(ctx, es) <= 0 || r.storeChanged(ctx, es) || r.lostAdmission(ctx, es)
 }
 
 // storeChanged reports whether the store's spec changed since the last sync
@@ -189,14 +218,29 @@ func (r *Reconciler) lostAdmission(ctx context.Context, es *vfv1alpha1.ExternalS
 // do not refresh together, with the same jitter for every check of one
 // deadline (seeded by the object and its last refresh, in the whole seconds
 // status keeps).
-func (r *Reconciler) untilRefresh(es *vfv1alpha1.ExternalSecret) time.Duration {
-	every := es.RefreshEvery()
+func (r *Reconciler) untilRefresh(ctx context.Context, es *vfv1alpha1.ExternalSecret) time.Duration {
+	every := r.refreshEvery(ctx, es)
 	if every == 0 || es.Status.RefreshTime == nil {
 		return time.Duration(1<<63 - 1)
 	}
 	last := es.Status.RefreshTime.Time
 	every = requeue.JitterFor(every, fmt.Sprintf("%s/%d", es.UID, last.Unix()))
 	return last.Add(every).Sub(r.now())
+}
+
+// refreshEvery is es's refresh interval raised to the operator's minimum
+// (--min-refresh-interval) and its store's minRefreshInterval, so that no
+// tenant refreshes a shared store faster; 0 (fetch once) stays 0.
+func (r *Reconciler) refreshEvery(ctx context.Context, es *vfv1alpha1.ExternalSecret) time.Duration {
+	every := es.RefreshEvery()
+	if every == 0 {
+		return 0
+	}
+	every = max(every, r.MinRefreshInterval)
+	if store, err := r.getStore(ctx, es); err == nil && store.GetSpec().MinRefreshInterval != nil {
+		every = max(every, store.GetSpec().MinRefreshInterval.Duration)
+	}
+	return every
 }
 
 // ownedVersions lists the Secrets this ExternalSecret controls, from the cache.
@@ -225,46 +269,64 @@ func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.S
 	es.Status.RefreshTime = &now
 	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]
 	es.Status.ObservedGeneration = es.Generation
+	markReady(es)
+}
+
+// markReady sets Ready=True on the current version and clears the
+// conditions of a failure. No I/O.
+func markReady(es *vfv1alpha1.ExternalSecret) {
 	apimeta.SetStatusCondition(&es.Status.Conditions, metav1.Condition{
 		Type:               vfv1alpha1.ReadyCondition,
 		Status:             metav1.ConditionTrue,
 		Reason:             vfv1alpha1.SyncedReason,
-		Message:            fmt.Sprintf("Synced to %s (revision %d)", current.Name, es.Status.Revision),
+		Message:            fmt.Sprintf("Synced to %s (revision %d)", es.Status.CurrentSecretName, es.Status.Revision),
 		ObservedGeneration: es.Generation,
 	})
 	apimeta.RemoveStatusCondition(&es.Status.Conditions, vfv1alpha1.ReconcilingCondition)
 	apimeta.RemoveStatusCondition(&es.Status.Conditions, vfv1alpha1.StalledCondition)
 }
 
-// finalizeStatus owns the status write of a sync: on failure it sets the
-// conditions from the classified error, emits an event when the outcome
-// changed, picks the requeue, and patches status once.
-func (r *Reconciler) finalizeStatus(ctx context.Context, before, es *vfv1alpha1.ExternalSecret, start time.Time, expiresAt *time.Time, result ctrl.Result, err error) (ctrl.Result, error) {
+// finalizeStatus owns the status write of every reconcile: on failure it
+// sets the conditions from the classified error, emits an event when the
+// outcome changed, logs tenant mistakes at info level and picks the requeue;
+// it patches status once, and counts syncs in the metrics.
+func (r *Reconciler) finalizeStatus(ctx context.Context, before, es *vfv1alpha1.ExternalSecret, run *syncRun, result ctrl.Result, err error) (ctrl.Result, error) {
 	wasReady := apimeta.FindStatusCondition(before.Status.Conditions, vfv1alpha1.ReadyCondition)
 	reason := vfv1alpha1.SyncedReason
 	if err != nil {
-		failure := requeue.As(err, vfv1alpha1.ProviderErrorReason)
+		failure := requeue.As(err, vfv1alpha1.KubernetesAPIErrorReason)
 		reason = failure.Reason
-		r.markFailed(es, failure)
+		markFailed(es, failure)
 		if wasReady == nil || wasReady.Reason != failure.Reason || wasReady.Message != failure.Error() {
 			r.Events.Eventf(es, nil, corev1.EventTypeWarning, failure.Reason, "Sync", "%s", failure.Error())
 		}
-		result, err = r.failureResult(es, failure)
-	} else if wasReady != nil && wasReady.Status != metav1.ConditionTrue {
-		r.Events.Eventf(es, nil, corev1.EventTypeNormal, vfv1alpha1.SyncedReason, "Sync", "Recovered: synced to %s", es.Status.CurrentSecretName)
+		if failure.Kind != requeue.Retry {
+			// A tenant's mistake or a wait for something else: not an operator fault.
+			log.FromContext(ctx).Info("Not synced", "reason", failure.Reason, "message", failure.Error())
+		}
+		if failure.Reason != vfv1alpha1.KubernetesAPIErrorReason {
+			r.pending.Delete(pendingKey(es))
+		}
+		result, err = failurePolicy(failure, r.refreshEvery(ctx, es), orDefault(r.StoreWait, DefaultStoreWait))
+	} else {
+		r.pending.Delete(pendingKey(es))
+		if wasReady != nil && wasReady.Status != metav1.ConditionTrue {
+			markReady(es)
+			r.Events.Eventf(es, nil, corev1.EventTypeNormal, vfv1alpha1.SyncedReason, "Sync", "Recovered: synced to %s", es.Status.CurrentSecretName)
+		}
 	}
 	if patchErr := r.patchStatus(ctx, before, es); patchErr != nil {
 		err = errors.Join(err, patchErr)
 	}
-	if r.Metrics != nil {
-		r.Metrics.ObserveSync(es, reason, r.now().Sub(start), expiresAt)
+	if r.Metrics != nil && (run.synced || reason == vfv1alpha1.KubernetesAPIErrorReason) {
+		r.Metrics.ObserveSync(es, reason, r.now().Sub(run.start), run.expiresAt)
 	}
 	return result, err
 }
 
 // markFailed sets Ready=False with the failure's reason; Stalled when only a
-// spec change can help, Reconciling while retrying.
-func (r *Reconciler) markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) {
+// spec change can help, Reconciling while retrying. No I/O.
+func markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) {
 	apimeta.SetStatusCondition(&es.Status.Conditions, metav1.Condition{
 		Type:               vfv1alpha1.ReadyCondition,
 		Status:             metav1.ConditionFalse,
@@ -288,19 +350,22 @@ func (r *Reconciler) markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.
 	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]
 }
 
-// failureResult applies the requeue policy of controllers/internal/requeue.
-func (r *Reconciler) failureResult(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) (ctrl.Result, error) {
+// failurePolicy is the requeue policy of controllers/internal/requeue for
+// a failed reconcile of an ExternalSecret refreshed every refresh. No I/O.
+// Only Retry returns an error (logged, backed off by the queue); a Stall
+// waits for a spec change, which triggers a reconcile by itself.
+func failurePolicy(failure *requeue.Error, refresh, storeWait time.Duration) (ctrl.Result, error) {
 	switch failure.Kind {
 	case requeue.Wait:
-		return requeue.Background(requeue.Jitter(orDefault(r.StoreWait, DefaultStoreWait))), nil
+		return requeue.Background(requeue.Jitter(cmp.Or(failure.After, storeWait))), nil
 	case requeue.Later:
-		after := min(es.RefreshEvery(), notFoundRecheckCap)
+		after := min(refresh, notFoundRecheckCap)
 		if after == 0 {
 			after = notFoundRecheckCap
 		}
 		return requeue.Background(requeue.Jitter(after)), nil
 	case requeue.Stall:
-		return ctrl.Result{}, reconcile.TerminalError(failure)
+		return ctrl.Result{}, nil
 	default:
 		return ctrl.Result{}, failure
 	}

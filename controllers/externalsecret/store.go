@@ -36,7 +36,7 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, requeue.New(requeue.Wait, vfv1alpha1.StoreNotFoundReason,
-				fmt.Errorf("%s %q not found: create it, or fix spec.secretStoreRef", es.StoreKind(), ref.Name))
+				fmt.Errorf("%s %q not found%s: create it, or fix spec.secretStoreRef", es.StoreKind(), ref.Name, r.otherKindHint(ctx, es)))
 		}
 		return nil, fmt.Errorf("reading %s %q: %w", es.StoreKind(), ref.Name, err)
 	}
@@ -63,8 +63,10 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 		resolved.allowedKeys = allowed
 	}
 
+	// A store keeps serving with its last good validation while an edit of
+	// its spec is being validated: only a validation that fails stops it.
 	ready := apimeta.FindStatusCondition(store.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
-	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != store.GetGeneration() {
+	if ready == nil || ready.Status != metav1.ConditionTrue {
 		msg := "it has not been validated yet"
 		if ready != nil && ready.Status == metav1.ConditionFalse {
 			msg = ready.Reason + ": " + ready.Message
@@ -73,6 +75,22 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 			fmt.Errorf("%s %q is not ready: %s", store.GetKind(), ref.Name, msg))
 	}
 	return resolved, nil
+}
+
+// otherKindHint says when a store of the same name exists as the other kind:
+// the usual cause of StoreNotFound is a missing or wrong secretStoreRef.kind.
+func (r *Reconciler) otherKindHint(ctx context.Context, es *vfv1alpha1.ExternalSecret) string {
+	name := es.Spec.SecretStoreRef.Name
+	if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
+		if r.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: name}, &vfv1alpha1.SecretStore{}) == nil {
+			return fmt.Sprintf(" (a SecretStore %q exists in this namespace: set secretStoreRef.kind: SecretStore)", name)
+		}
+		return ""
+	}
+	if r.Get(ctx, client.ObjectKey{Name: name}, &vfv1alpha1.ClusterSecretStore{}) == nil {
+		return fmt.Sprintf(" in namespace %q (a ClusterSecretStore %q exists: set secretStoreRef.kind: ClusterSecretStore)", es.Namespace, name)
+	}
+	return fmt.Sprintf(" in namespace %q", es.Namespace)
 }
 
 // getStore reads the store es names from the cache: a SecretStore in es's

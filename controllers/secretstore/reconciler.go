@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -94,7 +94,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if verr != nil {
 		failure := requeue.As(verr, vfv1alpha1.ProviderErrorReason)
 		if failure.Kind == requeue.Stall {
-			return ctrl.Result{}, reconcile.TerminalError(failure)
+			// An admin's or tenant's mistake, not an operator fault: a spec
+			// change or a force-sync tries again.
+			log.FromContext(ctx).Info("Store not valid", "reason", failure.Reason, "message", failure.Error())
+			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, failure
 	}
@@ -175,11 +178,12 @@ func classify(err error) error {
 }
 
 // SetupWithManager registers the controller for r.Kind, reconciling on spec
-// changes only (its own status writes do not wake it).
+// and annotation changes only (its own status writes do not wake it): a new
+// value of the vaultferry.io/force-sync annotation validates the store now.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(r.Kind).
-		For(r.newStore(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(r.newStore(), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: concurrency,
 			RateLimiter:             requeue.Backoff(),

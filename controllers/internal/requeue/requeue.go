@@ -84,6 +84,9 @@ type Error struct {
 	Kind   Kind
 	Reason string
 	Err    error
+	// After, for Wait, is how soon to look again when the cause says so
+	// (a client-side rate limit); 0 uses the caller's default.
+	After time.Duration
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
