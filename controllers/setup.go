@@ -58,6 +58,9 @@ type Config struct {
 	WatchNamespaces []string
 	// WatchLabelSelector limits the operator to namespaces with these labels (all when nil).
 	WatchLabelSelector labels.Selector
+	// MinRefreshInterval is the shortest refresh interval of any
+	// ExternalSecret (--min-refresh-interval); 0: none.
+	MinRefreshInterval time.Duration
 	// StoreWait and InUseRecheck override the ExternalSecret reconciler's
 	// defaults (tests shorten them).
 	StoreWait, InUseRecheck time.Duration
@@ -127,7 +130,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	es := &externalsecret.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
 		Events: events, Metrics: syncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
-		DisableClusterStores: cfg.DisableClusterStores, Scope: cfg.WatchLabelSelector,
+		DisableClusterStores: cfg.DisableClusterStores, Scope: cfg.WatchLabelSelector, MinRefreshInterval: cfg.MinRefreshInterval,
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)

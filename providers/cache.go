@@ -63,13 +63,15 @@ type ClientCache struct {
 	mu      sync.Mutex
 	entries map[cacheKey]*cacheEntry
 	logins  singleflight.Group
+	// limiters are the stores' rate limits, shared by all clients of a store.
+	limiters map[types.UID]*storeLimiter
 }
 
 // NewClientCache returns an empty cache. kube must read credentials directly
 // from the API server (not through a label-filtered informer).
 func NewClientCache(registry *Registry, kube Kube, observer Observer) *ClientCache {
 	return &ClientCache{registry: registry, kube: kube, observer: observer, now: time.Now, recheck: credentialRecheck,
-		window: DefaultFreshnessWindow, entries: map[cacheKey]*cacheEntry{}}
+		window: DefaultFreshnessWindow, entries: map[cacheKey]*cacheEntry{}, limiters: map[types.UID]*storeLimiter{}}
 }
 
 // SetFreshnessWindow sets how long a successful read serves other reads of
@@ -143,6 +145,19 @@ func (c *ClientCache) Get(ctx context.Context, store vfv1alpha1.GenericStore, na
 	return v.(Client), nil
 }
 
+// limiterFor returns the store's rate limiter, shared by all its clients;
+// a new one when the store's rate limit changed.
+func (c *ClientCache) limiterFor(store vfv1alpha1.GenericStore) *storeLimiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.limiters[store.GetUID()]
+	if l == nil || !l.sameSpec(store.GetSpec().RateLimit) {
+		l = newStoreLimiter(store.GetSpec().RateLimit, c.now)
+		c.limiters[store.GetUID()] = l
+	}
+	return l
+}
+
 // ProviderFor returns the provider a store's spec selects.
 func (c *ClientCache) ProviderFor(store vfv1alpha1.GenericStore) (Provider, error) {
 	return c.registry.For(store)
@@ -155,6 +170,7 @@ func (c *ClientCache) Forget(ctx context.Context, kind, namespace, name string) 
 	for k, e := range c.entries {
 		if k.kind == kind && k.namespace == namespace && k.name == name {
 			stale = append(stale, e.client)
+			delete(c.limiters, e.uid)
 			delete(c.entries, k)
 		}
 	}
@@ -217,7 +233,7 @@ func (c *ClientCache) build(ctx context.Context, key cacheKey, store vfv1alpha1.
 	if err != nil {
 		return nil, err
 	}
-	cl := newManagedClient(raw, p.Name(), store, c.observer, c.window)
+	cl := newManagedClient(raw, p.Name(), store, c.limiterFor(store), c.observer, c.window)
 	cl.global = c.global
 	entry := &cacheEntry{uid: store.GetUID(), generation: store.GetGeneration(), client: cl, deps: rec.deps(), checkedAt: c.now()}
 	c.mu.Lock()
@@ -254,7 +270,7 @@ type managedClient struct {
 	Client
 	storeKind, store string
 	provider         string
-	limiter          *rate.Limiter
+	limiter          *storeLimiter
 	observer         Observer
 	reads            singleflight.Group
 	global           *rate.Limiter
@@ -262,19 +278,12 @@ type managedClient struct {
 	window           time.Duration
 }
 
-func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, o Observer, window time.Duration) *managedClient {
-	qps, burst := DefaultQPS, DefaultBurst
-	if rl := store.GetSpec().RateLimit; rl != nil {
-		qps, burst = int(rl.QPS), int(rl.Burst)
-		if burst < 1 {
-			burst = qps
-		}
-	}
+func newManagedClient(c Client, provider string, store vfv1alpha1.GenericStore, limiter *storeLimiter, o Observer, window time.Duration) *managedClient {
 	id := store.GetName()
 	if store.GetNamespace() != "" {
 		id = store.GetNamespace() + "/" + id
 	}
-	return &managedClient{Client: c, storeKind: store.GetKind(), store: id, provider: provider, limiter: rate.NewLimiter(rate.Limit(qps), burst), observer: o, window: window}
+	return &managedClient{Client: c, storeKind: store.GetKind(), store: id, provider: provider, limiter: limiter, observer: o, window: window}
 }
 
 // freshRead is a successful read kept for the freshness window.
@@ -298,8 +307,8 @@ func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) 
 		}
 	}
 	v, err, _ := m.reads.Do(key, func() (any, error) {
-		if err := m.limiter.Wait(ctx); err != nil {
-			return Secret{}, Errorf(ErrThrottled, "client-side rate limit: %v", err)
+		if err := m.waitForShare(ctx, ref.Tenant); err != nil {
+			return Secret{}, err
 		}
 		if m.global != nil {
 			if err := m.global.Wait(ctx); err != nil {
@@ -315,6 +324,29 @@ func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) 
 		return s, err
 	})
 	return v.(Secret), err
+}
+
+// waitForShare waits for a token of tenant's share of the store's rate, or
+// returns a RateLimitedError when that would take longer than
+// MaxRateLimitWait.
+func (m *managedClient) waitForShare(ctx context.Context, tenant string) error {
+	delay, release := m.limiter.reserve(tenant)
+	if delay > MaxRateLimitWait {
+		release()
+		return &RateLimitedError{After: delay, Store: m.store}
+	}
+	if delay <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		release()
+		return Errorf(ErrThrottled, "client-side rate limit: %v", ctx.Err())
+	}
 }
 
 func (m *managedClient) Check(ctx context.Context) error {

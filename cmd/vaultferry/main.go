@@ -86,6 +86,7 @@ func parseFlags() options {
 		o.WatchLabelSelector = sel
 		return err
 	})
+	flag.DurationVar(&o.MinRefreshInterval, "min-refresh-interval", 10*time.Second, "The shortest refreshInterval any ExternalSecret gets; shorter ones are raised to it (a ClusterSecretStore's minRefreshInterval can raise it further). 0: none.")
 	flag.Float64Var(&o.GlobalQPS, "global-qps", 0, "Provider calls per second through all stores together (0: only the per-store limits).")
 	flag.IntVar(&o.GlobalBurst, "global-burst", 100, "Burst of --global-qps.")
 	flag.DurationVar(&o.readCoalescingWindow, "read-coalescing-window", providers.DefaultFreshnessWindow,

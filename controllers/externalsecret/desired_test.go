@@ -301,6 +301,7 @@ func TestFailurePolicy(t *testing.T) {
 		"store not ready: wait for it":            {failure: requeue.New(requeue.Wait, vfv1alpha1.StoreNotReadyReason, cause), wantAfter: 30 * time.Second},
 		"target conflict: recheck":                {failure: requeue.New(requeue.Wait, vfv1alpha1.TargetConflictReason, cause), wantAfter: 30 * time.Second},
 		"client-side rate limit: its own delay":   {failure: &requeue.Error{Kind: requeue.Wait, Reason: vfv1alpha1.ThrottledReason, Err: cause, After: 3 * time.Second}, wantAfter: 3 * time.Second},
+		"store rate limit share used up: after its delay": {failure: &requeue.Error{Kind: requeue.Defer, Reason: vfv1alpha1.ThrottledReason, Err: cause, After: 5 * time.Second}, wantAfter: 6 * time.Second},
 		"remote secret missing: refresh interval": {failure: requeue.New(requeue.Later, vfv1alpha1.NotFoundReason, cause), wantAfter: 2 * time.Minute},
 		"bad template: stalled, no retry":         {failure: requeue.New(requeue.Stall, vfv1alpha1.InvalidTemplateReason, cause), wantStalled: true},
 	}

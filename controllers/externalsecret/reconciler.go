@@ -295,6 +295,11 @@ func (r *Reconciler) finalizeStatus(ctx context.Context, before, es *vfv1alpha1.
 	reason := vfv1alpha1.SyncedReason
 	if err != nil {
 		failure := requeue.As(err, vfv1alpha1.KubernetesAPIErrorReason)
+		if failure.Kind == requeue.Defer { // not attempted: nothing to report
+			log.FromContext(ctx).V(1).Info("Sync deferred", "reason", failure.Reason, "message", failure.Error())
+			result, _ = failurePolicy(failure, 0, 0)
+			return result, r.patchStatus(ctx, before, es)
+		}
 		reason = failure.Reason
 		markFailed(es, failure)
 		if wasReady == nil || wasReady.Reason != failure.Reason || wasReady.Message != failure.Error() {
@@ -356,6 +361,8 @@ func markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) {
 // waits for a spec change, which triggers a reconcile by itself.
 func failurePolicy(failure *requeue.Error, refresh, storeWait time.Duration) (ctrl.Result, error) {
 	switch failure.Kind {
+	case requeue.Defer: // never earlier than the delay the cause gave
+		return requeue.Background(failure.After + requeue.Jitter(failure.After/5)), nil
 	case requeue.Wait:
 		return requeue.Background(requeue.Jitter(cmp.Or(failure.After, storeWait))), nil
 	case requeue.Later:

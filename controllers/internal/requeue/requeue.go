@@ -76,6 +76,9 @@ const (
 	Later
 	// Stall is for failures only a spec change can fix: no retry until then.
 	Stall
+	// Defer is for work not attempted yet (the store's client-side rate
+	// limit): it is requeued After, and status is left as it is.
+	Defer
 )
 
 // Error is a failure with a stable condition Reason and a retry Kind. Its
@@ -114,6 +117,10 @@ func ForProvider(err error, invalidReason string) error {
 	var already *Error
 	if errors.As(err, &already) {
 		return err
+	}
+	var limited *providers.RateLimitedError
+	if errors.As(err, &limited) {
+		return &Error{Kind: Defer, Reason: vfv1alpha1.ThrottledReason, Err: err, After: limited.After}
 	}
 	switch providers.Classify(err) {
 	case providers.ClassNotFound:

@@ -1,0 +1,110 @@
+package providers
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+)
+
+const (
+	// activeWindow is how long a namespace that read through a store counts
+	// as active for the split of the store's rate.
+	activeWindow = 10 * time.Second
+	// MaxRateLimitWait is the longest a read waits for the store's rate
+	// limit while holding a worker; past it the read is deferred
+	// (RateLimitedError) and the worker serves others meanwhile.
+	MaxRateLimitWait = 2 * time.Second
+)
+
+// RateLimitedError says a read was not made because the store's client-side
+// rate limit, or the reading namespace's share of it, would have made it
+// wait longer than MaxRateLimitWait. It is ErrThrottled.
+type RateLimitedError struct {
+	// After is when a token will be free for the namespace.
+	After time.Duration
+	// Store is the store, "<namespace>/<name>" or a ClusterSecretStore's name.
+	Store string
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("client-side rate limit of store %s: this namespace's share is used up, next read in %s", e.Store, e.After.Round(time.Millisecond))
+}
+
+// Unwrap makes a RateLimitedError an ErrThrottled.
+func (e *RateLimitedError) Unwrap() error { return ErrThrottled }
+
+// storeLimiter is a store's client-side rate limit, shared by every client
+// of the store (a ClusterSecretStore using tenant identities has one client
+// per namespace) and split between the namespaces reading through it: each
+// active namespace gets an equal share of the rate and burst, and a
+// namespace alone gets all of it. One namespace hammering a shared store
+// therefore delays only itself.
+type storeLimiter struct {
+	qps   float64
+	burst int
+	total *rate.Limiter
+	now   func() time.Time
+
+	mu     sync.Mutex
+	shares map[string]*tenantShare
+}
+
+type tenantShare struct {
+	limiter  *rate.Limiter
+	lastUsed time.Time
+}
+
+func newStoreLimiter(spec *vfv1alpha1.RateLimit, now func() time.Time) *storeLimiter {
+	qps, burst := float64(DefaultQPS), DefaultBurst
+	if spec != nil {
+		qps, burst = float64(spec.QPS), int(spec.Burst)
+		if burst < 1 {
+			burst = int(spec.QPS)
+		}
+	}
+	return &storeLimiter{qps: qps, burst: burst, total: rate.NewLimiter(rate.Limit(qps), burst), now: now, shares: map[string]*tenantShare{}}
+}
+
+// sameSpec reports whether l implements spec, so a store edit that changes
+// the rate limit gets a new limiter and others keep their state.
+func (l *storeLimiter) sameSpec(spec *vfv1alpha1.RateLimit) bool {
+	other := newStoreLimiter(spec, l.now)
+	return other.qps == l.qps && other.burst == l.burst
+}
+
+// reserve takes a token for tenant from its share and from the store's
+// total, and returns how long to wait for them and how to give them back.
+func (l *storeLimiter) reserve(tenant string) (time.Duration, func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	share := l.shares[tenant]
+	if share == nil {
+		share = &tenantShare{limiter: rate.NewLimiter(rate.Limit(l.qps), l.burst)}
+		l.shares[tenant] = share
+	}
+	share.lastUsed = now
+	for name, s := range l.shares {
+		if now.Sub(s.lastUsed) > activeWindow {
+			delete(l.shares, name)
+		}
+	}
+	active := len(l.shares)
+	for _, s := range l.shares {
+		s.limiter.SetLimitAt(now, rate.Limit(l.qps/float64(active)))
+		s.limiter.SetBurstAt(now, max(1, l.burst/active))
+	}
+	own, total := share.limiter.ReserveN(now, 1), l.total.ReserveN(now, 1)
+	release := func() {
+		own.CancelAt(now)
+		total.CancelAt(now)
+	}
+	if !own.OK() || !total.OK() {
+		return time.Duration(1<<63 - 1), release
+	}
+	return max(own.DelayFrom(now), total.DelayFrom(now)), release
+}
