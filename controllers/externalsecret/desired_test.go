@@ -238,7 +238,9 @@ func TestNextRefresh(t *testing.T) {
 		return es
 	}
 	kube := clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).Build() // no store: no store minimum
-	at := func(now time.Time) *Reconciler { return &Reconciler{Client: kube, Now: func() time.Time { return now }} }
+	at := func(now time.Time) *Reconciler {
+		return &Reconciler{Client: kube, Now: func() time.Time { return now }}
+	}
 	ctx := context.Background()
 
 	if got := at(synced).nextRefresh(ctx, es(0)); got.RequeueAfter != 0 {
@@ -296,14 +298,14 @@ func TestFailurePolicy(t *testing.T) {
 		wantErr     bool
 		wantStalled bool
 	}{
-		"provider down: retry with backoff":       {failure: requeue.New(requeue.Retry, vfv1alpha1.UnavailableReason, cause), wantErr: true},
-		"API server failure: retry with backoff":  {failure: requeue.New(requeue.Retry, vfv1alpha1.KubernetesAPIErrorReason, cause), wantErr: true},
-		"store not ready: wait for it":            {failure: requeue.New(requeue.Wait, vfv1alpha1.StoreNotReadyReason, cause), wantAfter: 30 * time.Second},
-		"target conflict: recheck":                {failure: requeue.New(requeue.Wait, vfv1alpha1.TargetConflictReason, cause), wantAfter: 30 * time.Second},
-		"client-side rate limit: its own delay":   {failure: &requeue.Error{Kind: requeue.Wait, Reason: vfv1alpha1.ThrottledReason, Err: cause, After: 3 * time.Second}, wantAfter: 3 * time.Second},
+		"provider down: retry with backoff":               {failure: requeue.New(requeue.Retry, vfv1alpha1.UnavailableReason, cause), wantErr: true},
+		"API server failure: retry with backoff":          {failure: requeue.New(requeue.Retry, vfv1alpha1.KubernetesAPIErrorReason, cause), wantErr: true},
+		"store not ready: wait for it":                    {failure: requeue.New(requeue.Wait, vfv1alpha1.StoreNotReadyReason, cause), wantAfter: 30 * time.Second},
+		"target conflict: recheck":                        {failure: requeue.New(requeue.Wait, vfv1alpha1.TargetConflictReason, cause), wantAfter: 30 * time.Second},
+		"client-side rate limit: its own delay":           {failure: &requeue.Error{Kind: requeue.Wait, Reason: vfv1alpha1.ThrottledReason, Err: cause, After: 3 * time.Second}, wantAfter: 3 * time.Second},
 		"store rate limit share used up: after its delay": {failure: &requeue.Error{Kind: requeue.Defer, Reason: vfv1alpha1.ThrottledReason, Err: cause, After: 5 * time.Second}, wantAfter: 6 * time.Second},
-		"remote secret missing: refresh interval": {failure: requeue.New(requeue.Later, vfv1alpha1.NotFoundReason, cause), wantAfter: 2 * time.Minute},
-		"bad template: stalled, no retry":         {failure: requeue.New(requeue.Stall, vfv1alpha1.InvalidTemplateReason, cause), wantStalled: true},
+		"remote secret missing: refresh interval":         {failure: requeue.New(requeue.Later, vfv1alpha1.NotFoundReason, cause), wantAfter: 2 * time.Minute},
+		"bad template: stalled, no retry":                 {failure: requeue.New(requeue.Stall, vfv1alpha1.InvalidTemplateReason, cause), wantStalled: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
