@@ -163,6 +163,20 @@ func (c *ClientCache) ProviderFor(store vfv1alpha1.GenericStore) (Provider, erro
 	return c.registry.For(store)
 }
 
+// RecheckCredentials makes the next Get of the named store's clients re-read
+// the resourceVersions of the credential objects they were built from, and
+// rebuild a client whose credentials changed; the store reconciler calls it
+// before each validation, so a validation never trusts an old login.
+func (c *ClientCache) RecheckCredentials(kind, namespace, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if k.kind == kind && k.namespace == namespace && k.name == name {
+			e.checkedAt = time.Time{}
+		}
+	}
+}
+
 // Forget closes and drops every client of the named store.
 func (c *ClientCache) Forget(ctx context.Context, kind, namespace, name string) {
 	c.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 )
 
@@ -142,4 +144,60 @@ func (c *ClientCache) checkStoreIdentity(store vfv1alpha1.GenericStore) error {
 		}
 	}
 	return nil
+}
+
+// CredentialObject is a Secret or ConfigMap a store reads its credentials from.
+type CredentialObject struct {
+	// ConfigMap is true for a ConfigMap, false for a Secret.
+	ConfigMap bool
+	// Key is its namespace and name.
+	Key client.ObjectKey
+}
+
+// CredentialObjects lists the Secrets and ConfigMaps a store's provider block
+// names, resolved as the providers resolve them: in the store's own
+// namespace for a SecretStore, in the named namespace for a ClusterSecretStore.
+// The operator watches them by name so that a store reacts to a credential
+// created, rotated or deleted, without caching every Secret.
+func CredentialObjects(store vfv1alpha1.GenericStore) []CredentialObject {
+	var out []CredentialObject
+	add := func(configMap bool, namespace, name string) {
+		if store.GetNamespace() != "" {
+			namespace = store.GetNamespace()
+		}
+		if name != "" && namespace != "" {
+			out = append(out, CredentialObject{ConfigMap: configMap, Key: client.ObjectKey{Namespace: namespace, Name: name}})
+		}
+	}
+	secret := func(ref *vfv1alpha1.SecretKeySelector) {
+		if ref != nil {
+			add(false, ref.Namespace, ref.Name)
+		}
+	}
+	p := store.GetSpec().Provider
+	switch {
+	case p.Vault != nil:
+		secret(p.Vault.Auth.TokenSecretRef)
+		if a := p.Vault.Auth.AppRole; a != nil {
+			secret(a.RoleRef)
+			secret(&a.SecretRef)
+		}
+		if ca := p.Vault.CAProvider; ca != nil {
+			add(ca.Type == "ConfigMap", ca.Namespace, ca.Name)
+		}
+		if tls := p.Vault.ClientTLSSecretRef; tls != nil {
+			add(false, tls.Namespace, tls.Name)
+		}
+	case p.AWS != nil && p.AWS.Auth != nil && p.AWS.Auth.SecretRef != nil:
+		secret(&p.AWS.Auth.SecretRef.AccessKeyIDSecretRef)
+		secret(&p.AWS.Auth.SecretRef.SecretAccessKeySecretRef)
+		secret(p.AWS.Auth.SecretRef.SessionTokenSecretRef)
+	case p.AzureKV != nil && p.AzureKV.AuthSecretRef != nil:
+		secret(&p.AzureKV.AuthSecretRef.ClientID)
+		secret(p.AzureKV.AuthSecretRef.ClientSecret)
+		secret(p.AzureKV.AuthSecretRef.ClientCertificate)
+	case p.Fake != nil:
+		secret(p.Fake.AuthSecretRef)
+	}
+	return out
 }

@@ -13,13 +13,16 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -52,12 +55,15 @@ type Reconciler struct {
 	Metrics Recorder
 	// Scope, when set, limits namespaced stores to namespaces with matching labels.
 	Scope labels.Selector
+
+	credentials *credentialWatch // set up by SetupWithManager
 }
 
 // +kubebuilder:rbac:groups=vaultferry.io,resources=secretstores;clustersecretstores,verbs=get;list;watch
 // +kubebuilder:rbac:groups=vaultferry.io,resources=secretstores/status;clustersecretstores/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
-// +kubebuilder:rbac:groups="",resources=serviceaccounts;configmaps,verbs=get
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 func (r *Reconciler) newStore() vfv1alpha1.GenericStore {
@@ -72,6 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	store := r.newStore()
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
 		if client.IgnoreNotFound(err) == nil {
+			r.trackCredentials(req.NamespacedName, nil)
 			r.Clients.Forget(ctx, r.Kind, req.Namespace, req.Name)
 			if r.Metrics != nil {
 				r.Metrics.ForgetStore(r.Kind, req.Namespace, req.Name)
@@ -86,6 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := store.DeepCopyObject().(vfv1alpha1.GenericStore)
 
+	r.trackCredentials(req.NamespacedName, providers.CredentialObjects(store))
 	verr := r.validate(ctx, store)
 	r.record(store, before, verr)
 	if err := r.patchStatus(ctx, before, store); err != nil {
@@ -116,6 +124,7 @@ func (r *Reconciler) validate(ctx context.Context, store vfv1alpha1.GenericStore
 	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind && providers.UsesTenantIdentity(store.GetSpec().Provider) {
 		return nil // each namespace logs in as its own ServiceAccount, at sync time
 	}
+	r.Clients.RecheckCredentials(store.GetKind(), store.GetNamespace(), store.GetName())
 	cl, err := r.Clients.Get(ctx, store, store.GetNamespace())
 	if err != nil {
 		return classify(fmt.Errorf("logging in: %w", err))
@@ -166,6 +175,14 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, store vfv1alpha1.G
 	return nil
 }
 
+// trackCredentials keeps the watches of the store's credential objects in
+// step with its spec (none in tests that build a Reconciler by hand).
+func (r *Reconciler) trackCredentials(store client.ObjectKey, objects []providers.CredentialObject) {
+	if r.credentials != nil {
+		r.credentials.track(store, objects)
+	}
+}
+
 func recheckEvery(store vfv1alpha1.GenericStore) time.Duration {
 	if ri := store.GetSpec().RefreshInterval; ri != nil && ri.Duration > 0 {
 		return ri.Duration
@@ -181,9 +198,18 @@ func classify(err error) error {
 // and annotation changes only (its own status writes do not wake it): a new
 // value of the vaultferry.io/force-sync annotation validates the store now.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	meta, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	r.credentials = newCredentialWatch(meta)
+	if err := mgr.Add(r.credentials); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(r.Kind).
 		For(r.newStore(), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(source.Channel(r.credentials.events, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: concurrency,
 			RateLimiter:             requeue.Backoff(),

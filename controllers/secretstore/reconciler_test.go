@@ -2,6 +2,7 @@ package secretstore_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,4 +76,37 @@ func waitForReady(t *testing.T, store client.Object, status metav1.ConditionStat
 	operator.WaitFor(t, env.Client, store, "Ready="+string(status)+" "+reason, func(o client.Object) bool {
 		return operator.HasReason(o.(vfv1alpha1.GenericStore).GetStatus().Conditions, status, reason)
 	})
+}
+
+// A store reacts to its credential Secret at once, watched by name: deleted
+// or broken, the store turns not Ready (rather than at its next recheck,
+// minutes later), and restored, Ready again.
+func TestStoreFollowsItsCredentialSecret(t *testing.T) {
+	testenv.Require(t, env)
+	operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(fake.New())})
+	ns := env.Namespace(t, nil)
+	credential := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cred"}, Data: map[string][]byte{"token": []byte("letmein")}}
+	operator.Create(t, env.Client, credential)
+	store := fixtures.FakeStore(ns, "store")
+	store.Spec.Provider.Fake.AuthSecretRef = &vfv1alpha1.SecretKeySelector{Name: "cred", Key: "token"}
+	store.Spec.Provider.Fake.Token = "letmein"
+	operator.Create(t, env.Client, store)
+	waitForReady(t, store, metav1.ConditionTrue, vfv1alpha1.ValidatedReason)
+
+	credential.Data["token"] = []byte("wrong")
+	if err := env.Client.Update(t.Context(), credential); err != nil {
+		t.Fatal(err)
+	}
+	waitForReady(t, store, metav1.ConditionFalse, vfv1alpha1.ForbiddenReason)
+
+	if err := env.Client.Delete(t.Context(), credential); err != nil {
+		t.Fatal(err)
+	}
+	operator.WaitFor(t, env.Client, store, "a message about the missing Secret", func(s *vfv1alpha1.SecretStore) bool {
+		return strings.Contains(operator.Condition(s.Status.Conditions, vfv1alpha1.ReadyCondition).Message, "not found")
+	})
+
+	credential = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cred"}, Data: map[string][]byte{"token": []byte("letmein")}}
+	operator.Create(t, env.Client, credential)
+	waitForReady(t, store, metav1.ConditionTrue, vfv1alpha1.ValidatedReason)
 }
