@@ -58,22 +58,27 @@ type tenantShare struct {
 	lastUsed time.Time
 }
 
-func newStoreLimiter(spec *vfv1alpha1.RateLimit, now func() time.Time) *storeLimiter {
-	qps, burst := float64(DefaultQPS), DefaultBurst
-	if spec != nil {
-		qps, burst = float64(spec.QPS), int(spec.Burst)
-		if burst < 1 {
-			burst = int(spec.QPS)
-		}
+// rateOf is a store's rate limit, defaulted.
+func rateOf(spec *vfv1alpha1.RateLimit) (qps float64, burst int) {
+	if spec == nil {
+		return DefaultQPS, DefaultBurst
 	}
+	if spec.Burst < 1 {
+		return float64(spec.QPS), int(spec.QPS)
+	}
+	return float64(spec.QPS), int(spec.Burst)
+}
+
+func newStoreLimiter(spec *vfv1alpha1.RateLimit, now func() time.Time) *storeLimiter {
+	qps, burst := rateOf(spec)
 	return &storeLimiter{qps: qps, burst: burst, total: rate.NewLimiter(rate.Limit(qps), burst), now: now, shares: map[string]*tenantShare{}}
 }
 
 // sameSpec reports whether l implements spec, so a store edit that changes
 // the rate limit gets a new limiter and others keep their state.
 func (l *storeLimiter) sameSpec(spec *vfv1alpha1.RateLimit) bool {
-	other := newStoreLimiter(spec, l.now)
-	return other.qps == l.qps && other.burst == l.burst
+	qps, burst := rateOf(spec)
+	return qps == l.qps && burst == l.burst
 }
 
 // reserve takes a token for tenant from its share and from the store's

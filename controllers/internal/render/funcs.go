@@ -36,7 +36,7 @@ func library() map[string]any {
 		"toJson": func(v any) (string, error) {
 			b, err := json.Marshal(v)
 			if err != nil {
-				return "", safeErrorf("toJson: a value of kind %s cannot be encoded as JSON", KindOf(v))
+				return "", safeErrorf("toJson: a value of kind %s cannot be encoded as JSON", kindOf(v))
 			}
 			return string(b), nil
 		},

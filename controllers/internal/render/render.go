@@ -74,13 +74,6 @@ func Render(ctx context.Context, templates map[string]string, data map[string]an
 	return out, nil
 }
 
-// Parse checks that text parses with this package's functions, without
-// executing it: for validating templates before any data exists.
-func Parse(key, text string) error {
-	_, err := parseTemplate(&budget{ctx: context.Background(), limits: DefaultLimits}, key, text)
-	return err
-}
-
 func renderOne(b *budget, key, text string, data map[string]any, names []string) ([]byte, error) {
 	tmpl, err := parseTemplate(b, key, text)
 	if err != nil {
@@ -180,7 +173,7 @@ func (b *budget) rangeGuard(v any) (any, error) {
 		}
 		return v, nil
 	}
-	return nil, safeErrorf("range cannot iterate over a value of kind %s: only lists, maps and integers", KindOf(v))
+	return nil, safeErrorf("range cannot iterate over a value of kind %s: only lists, maps and integers", kindOf(v))
 }
 
 // cappedWriter is the template output, refusing to grow past the limit.
@@ -205,9 +198,9 @@ type LimitError struct {
 
 func (e *LimitError) Error() string { return "template exceeded the limit of " + e.Limit }
 
-// KindOf names the kind of a template value for error messages: string,
+// kindOf names the kind of a template value for error messages: string,
 // number, bool, map, list or nil. It never looks at the value itself.
-func KindOf(v any) string {
+func kindOf(v any) string {
 	switch reflect.ValueOf(v).Kind() {
 	case reflect.Invalid:
 		return "nil"
