@@ -3,14 +3,17 @@ package secretstore
 import (
 	"context"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -21,8 +24,8 @@ import (
 // stores read credentials from, and wakes those stores when one is created,
 // changed or deleted: a store whose login failed for a missing credential
 // recovers as soon as it exists, and one whose credential is deleted or
-// broken says so at once rather than at its next recheck. Each watch is a
-// metadata-only informer restricted to one name, so the operator caches no
+// broken says so at once rather than at its next recheck. Each is a
+// metadata-only watch restricted to one name, so the operator caches no
 // Secret data and nothing about unrelated Secrets.
 type credentialWatch struct {
 	meta metadata.Interface
@@ -90,35 +93,52 @@ func (w *credentialWatch) track(store client.ObjectKey, objects []providers.Cred
 	}
 }
 
-// startLocked starts the informer of one object, once the manager runs.
+// startLocked starts following one object, once the manager runs.
 func (w *credentialWatch) startLocked(obj providers.CredentialObject, ow *objectWatch) {
 	if w.ctx == nil || ow.cancel != nil {
 		return
 	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	ow.cancel = cancel
+	go w.follow(ctx, obj)
+}
+
+// follow watches one object by name, metadata only, until ctx ends and wakes
+// its stores on every change after the first listing. A plain watch stream
+// (no informer: no cache, no queue) keeps a watched credential at a
+// goroutine and a stream.
+func (w *credentialWatch) follow(ctx context.Context, obj providers.CredentialObject) {
 	resource := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	if obj.ConfigMap {
 		resource.Resource = "configmaps"
 	}
-	byName := func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", obj.Key.Name).String()
-	}
-	informer := metadatainformer.NewFilteredMetadataInformer(w.meta, resource, obj.Key.Namespace, 0, cache.Indexers{}, byName).Informer()
-	wake := func() { w.wake(obj) }
-	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
-		AddFunc:    func(_ any, initialList bool) { wakeUnless(initialList, wake) },
-		UpdateFunc: func(any, any) { wake() },
-		DeleteFunc: func(any) { wake() },
-	})
-	ctx, cancel := context.WithCancel(w.ctx)
-	ow.cancel = cancel
-	go informer.RunWithContext(ctx)
-}
-
-// wakeUnless calls wake unless the object was only found by the informer's
-// first list: the store was just validated with it.
-func wakeUnless(initialList bool, wake func()) {
-	if !initialList {
-		wake()
+	client := w.meta.Resource(resource).Namespace(obj.Key.Namespace)
+	byName := fields.OneTermEqualSelector("metadata.name", obj.Key.Name).String()
+	watcher := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		o.FieldSelector = byName
+		return client.Watch(ctx, o)
+	}}
+	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Steps: 8, Cap: time.Minute}
+	for first := true; ctx.Err() == nil; first = false {
+		list, err := client.List(ctx, metav1.ListOptions{FieldSelector: byName})
+		if err == nil {
+			var rw *watchtools.RetryWatcher
+			if rw, err = watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, watcher); err == nil {
+				if !first { // the watch was lost: the object may have changed meanwhile
+					w.wake(obj)
+				}
+				for ev := range rw.ResultChan() {
+					if ev.Type == watch.Added || ev.Type == watch.Modified || ev.Type == watch.Deleted {
+						w.wake(obj)
+					}
+				}
+				backoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Steps: 8, Cap: time.Minute}
+			}
+		}
+		select { // listing failed, or the watch ended (its resourceVersion expired)
+		case <-ctx.Done():
+		case <-time.After(backoff.Step()):
+		}
 	}
 }
 
