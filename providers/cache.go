@@ -118,6 +118,11 @@ type cacheKey struct {
 	tenant string
 }
 
+// of reports whether k is a client of the named store (any tenant).
+func (k cacheKey) of(kind, namespace, name string) bool {
+	return k.kind == kind && k.namespace == namespace && k.name == name
+}
+
 type cacheEntry struct {
 	uid        types.UID
 	generation int64
@@ -171,7 +176,7 @@ func (c *ClientCache) RecheckCredentials(kind, namespace, name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.entries {
-		if k.kind == kind && k.namespace == namespace && k.name == name {
+		if k.of(kind, namespace, name) {
 			e.checkedAt = time.Time{}
 		}
 	}
@@ -182,7 +187,7 @@ func (c *ClientCache) Forget(ctx context.Context, kind, namespace, name string) 
 	c.mu.Lock()
 	var stale []Client
 	for k, e := range c.entries {
-		if k.kind == kind && k.namespace == namespace && k.name == name {
+		if k.of(kind, namespace, name) {
 			stale = append(stale, e.client)
 			delete(c.limiters, e.uid)
 			delete(c.entries, k)

@@ -39,8 +39,9 @@ func (r *Reconciler) fetchOrReuse(ctx context.Context, store *resolvedStore, es 
 	key := pendingKey(es)
 	if v, ok := r.pending.Load(key); ok {
 		p := v.(pendingFetch)
+		every := r.refreshWith(es, store.store)
 		if p.uid == es.UID && p.generation == es.Generation && p.forceSync == es.Annotations[vfv1alpha1.ForceSyncAnnotation] &&
-			p.storeGeneration == store.store.GetGeneration() && (es.RefreshEvery() == 0 || r.now().Sub(p.at) < r.refreshEvery(ctx, es)) {
+			p.storeGeneration == store.store.GetGeneration() && (every == 0 || r.now().Sub(p.at) < every) {
 			return p.data, nil
 		}
 	}
@@ -68,7 +69,7 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 	// A forced sync reads fresh; others may share a read made moments ago
 	// for another ExternalSecret (within the cache's freshness window), never
 	// one older than their own refresh interval.
-	maxAge := r.refreshEvery(ctx, es)
+	maxAge := r.refreshWith(es, store.store)
 	if maxAge == 0 {
 		maxAge = time.Duration(math.MaxInt64) // fetch-once: the window alone bounds the age
 	}

@@ -232,12 +232,21 @@ func (r *Reconciler) untilRefresh(ctx context.Context, es *vfv1alpha1.ExternalSe
 // (--min-refresh-interval) and its store's minRefreshInterval, so that no
 // tenant refreshes a shared store faster; 0 (fetch once) stays 0.
 func (r *Reconciler) refreshEvery(ctx context.Context, es *vfv1alpha1.ExternalSecret) time.Duration {
+	store, err := r.getStore(ctx, es)
+	if err != nil {
+		store = nil
+	}
+	return r.refreshWith(es, store)
+}
+
+// refreshWith is refreshEvery for a store already read (nil: none). No I/O.
+func (r *Reconciler) refreshWith(es *vfv1alpha1.ExternalSecret, store vfv1alpha1.GenericStore) time.Duration {
 	every := es.RefreshEvery()
 	if every == 0 {
 		return 0
 	}
 	every = max(every, r.MinRefreshInterval)
-	if store, err := r.getStore(ctx, es); err == nil && store.GetSpec().MinRefreshInterval != nil {
+	if store != nil && store.GetSpec().MinRefreshInterval != nil {
 		every = max(every, store.GetSpec().MinRefreshInterval.Duration)
 	}
 	return every

@@ -65,7 +65,8 @@ func (w *credentialWatch) Start(ctx context.Context) error {
 func (w *credentialWatch) track(store client.ObjectKey, objects []providers.CredentialObject) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, obj := range w.byStore[store] {
+	previous := w.byStore[store]
+	for _, obj := range previous {
 		if ow := w.watches[obj]; ow != nil {
 			ow.stores.Delete(store)
 		}
@@ -83,8 +84,9 @@ func (w *credentialWatch) track(store client.ObjectKey, objects []providers.Cred
 		}
 		ow.stores.Insert(store)
 	}
-	for obj, ow := range w.watches {
-		if ow.stores.Len() == 0 {
+	// Only objects this store read before can have lost their last reader.
+	for _, obj := range previous {
+		if ow := w.watches[obj]; ow != nil && ow.stores.Len() == 0 {
 			if ow.cancel != nil {
 				ow.cancel()
 			}
