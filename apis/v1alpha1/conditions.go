@@ -77,6 +77,9 @@ const (
 	// RolloutAnnotation on a Deployment, StatefulSet or DaemonSet lists the
 	// ExternalSecrets (comma-separated names) whose new versions roll it.
 	RolloutAnnotation = "vaultferry.io/rollout"
+	// PinAnnotationPrefix starts the pod template annotation that pins a
+	// version of an ExternalSecret: vaultferry.io/version.<target.name>.
+	PinAnnotationPrefix = "vaultferry.io/version."
 	// ContentHashAnnotation on a version is the keyed hash of its type and
 	// data; a mutable target is rewritten only when it changes.
 	ContentHashAnnotation = "vaultferry.io/content-hash"

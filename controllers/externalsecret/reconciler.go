@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/controllers/internal/scope"
 	"github.com/vaultferry/vaultferry/providers"
@@ -275,6 +276,10 @@ func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.S
 	now := metav1.NewTime(r.now())
 	es.Status.CurrentSecretName = current.Name
 	es.Status.Revision = revisionOf(current)
+	es.Status.PinAnnotation = ""
+	if es.IsImmutable() {
+		es.Status.PinAnnotation = podrefs.PinAnnotation(es.TargetBaseName())
+	}
 	es.Status.RefreshTime = &now
 	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]
 	es.Status.ObservedGeneration = es.Generation
