@@ -64,6 +64,11 @@ type Config struct {
 	// StoreWait and InUseRecheck override the ExternalSecret reconciler's
 	// defaults (tests shorten them).
 	StoreWait, InUseRecheck time.Duration
+	// StableReferences is the --stable-references mode: StableReferencesAuto
+	// (the default when empty), StableReferencesAdmission or StableReferencesRewrite.
+	StableReferences string
+	// RolloutBatchWindow overrides externalsecret.DefaultRolloutBatchWindow.
+	RolloutBatchWindow time.Duration
 }
 
 // CacheOptions caches only the operator's own Secrets, so memory does not
@@ -127,10 +132,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 			return fmt.Errorf("setting up %s controller: %w", kind, err)
 		}
 	}
+	pinning, err := stableReferences(ctx, mgr.GetConfig(), direct, cfg.StableReferences)
+	if err != nil {
+		return err
+	}
 	es := &externalsecret.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
 		Events: events, Metrics: syncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
 		DisableClusterStores: cfg.DisableClusterStores, Scope: cfg.WatchLabelSelector, MinRefreshInterval: cfg.MinRefreshInterval,
+		StableReferences: pinning, RolloutBatchWindow: cfg.RolloutBatchWindow,
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)

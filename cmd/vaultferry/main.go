@@ -22,6 +22,7 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/controllers/externalsecret"
 	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/awssm"
@@ -87,6 +88,8 @@ func parseFlags() options {
 		return err
 	})
 	flag.DurationVar(&o.MinRefreshInterval, "min-refresh-interval", 10*time.Second, "The shortest refreshInterval any ExternalSecret gets; shorter ones are raised to it (a ClusterSecretStore's minRefreshInterval can raise it further). 0: none.")
+	flag.StringVar(&o.StableReferences, "stable-references", controllers.StableReferencesAuto, "How workloads reach new versions: admission (Pods naming an ExternalSecret's target.name get its pinned or current version from the vaultferry-stable-references admission policies; rollouts write version pins on pod templates), rewrite (rollout targets have references to older versions rewritten; for clusters before Kubernetes 1.36), or auto (admission when the cluster serves MutatingAdmissionPolicy and the policies are installed).")
+	flag.DurationVar(&o.RolloutBatchWindow, "rollout-batch-window", externalsecret.DefaultRolloutBatchWindow, "How long a new version waits before workloads roll, so that a workload using several ExternalSecrets that rotate together rolls once.")
 	flag.Float64Var(&o.GlobalQPS, "global-qps", 0, "Provider calls per second through all stores together (0: only the per-store limits).")
 	flag.IntVar(&o.GlobalBurst, "global-burst", 100, "Burst of --global-qps.")
 	flag.DurationVar(&o.readCoalescingWindow, "read-coalescing-window", providers.DefaultFreshnessWindow,

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
 	clientfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
+	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
@@ -179,56 +180,6 @@ func TestPruneCandidates(t *testing.T) {
 	}
 }
 
-func TestSecretsReferencedBy(t *testing.T) {
-	spec := &corev1.PodSpec{
-		Volumes: []corev1.Volume{
-			{Name: "a", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vol"}}},
-			{Name: "b", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-				{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "projected"}}}}}}},
-		},
-		InitContainers: []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "init-envfrom"}}}}}},
-		Containers: []corev1.Container{{Env: []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{
-			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env"}, Key: "k"}}}}}},
-		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "pull"}},
-	}
-	want := []string{"vol", "projected", "init-envfrom", "env", "pull"}
-	if diff := cmp.Diff(want, SecretsReferencedBy(spec)); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-}
-
-func TestReferenceRewrites(t *testing.T) {
-	ref := func(name string) corev1.LocalObjectReference { return corev1.LocalObjectReference{Name: name} }
-	spec := &corev1.PodSpec{
-		Volumes: []corev1.Volume{
-			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-old"}}},
-			{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "someone-elses"}}},
-			{VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: ref("db-old")}}, // a ConfigMap of that name is not ours
-				{Secret: &corev1.SecretProjection{LocalObjectReference: ref("db-older")}}}}}},
-		},
-		InitContainers: []corev1.Container{{EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: ref("db-old")}}}}},
-		Containers: []corev1.Container{{}, {Env: []corev1.EnvVar{{Name: "A", Value: "db-old"},
-			{Name: "B", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: ref("db-new"), Key: "k"}}},
-			{Name: "C", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: ref("db-old"), Key: "k"}}}}}},
-		ImagePullSecrets: []corev1.LocalObjectReference{ref("db-old")},
-	}
-	got := referenceRewrites(spec, "/spec/template/spec", sets.New("db-old", "db-older"), "db-new")
-	want := []rewrite{
-		{"/spec/template/spec/volumes/0/secret/secretName", "db-old", "db-new"},
-		{"/spec/template/spec/volumes/2/projected/sources/1/secret/name", "db-older", "db-new"},
-		{"/spec/template/spec/initContainers/0/envFrom/0/secretRef/name", "db-old", "db-new"},
-		{"/spec/template/spec/containers/1/env/2/valueFrom/secretKeyRef/name", "db-old", "db-new"},
-		{"/spec/template/spec/imagePullSecrets/0/name", "db-old", "db-new"},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	if got := referenceRewrites(spec, "", sets.New("unrelated"), "db-new"); len(got) != 0 {
-		t.Errorf("rewrites for a workload that references no version: %v", got)
-	}
-}
-
 func TestNextRefresh(t *testing.T) {
 	synced := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	es := func(every time.Duration) *vfv1alpha1.ExternalSecret {
@@ -335,5 +286,125 @@ func TestFailurePolicy(t *testing.T) {
 				t.Errorf("observedGeneration = %d: set only when stalled", es.Status.ObservedGeneration)
 			}
 		})
+	}
+}
+
+func TestPlanRollouts(t *testing.T) {
+	deployment := func(name string, annotations map[string]string, secrets ...string) workload {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
+		d.Spec.Template.Annotations = annotations
+		d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app"}}
+		for _, s := range secrets {
+			d.Spec.Template.Spec.Containers[0].EnvFrom = append(d.Spec.Template.Spec.Containers[0].EnvFrom,
+				corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: s}}})
+		}
+		return workload{kind: "Deployment", obj: d, template: &d.Spec.Template}
+	}
+	synced := func(name, target, current string, older ...string) *vfv1alpha1.ExternalSecret {
+		es := fixtures.ExternalSecret("ns", name, fixtures.WithTarget(target))
+		es.Status.CurrentSecretName = current
+		for _, v := range append([]string{current}, older...) {
+			es.Status.Versions = append(es.Status.Versions, vfv1alpha1.SecretVersion{Name: v})
+		}
+		return es
+	}
+	db := synced("db", "db-credentials", "db-credentials-new", "db-credentials-old")
+	db.Spec.Rollout = &vfv1alpha1.Rollout{Targets: []vfv1alpha1.RolloutTarget{{Kind: "Deployment", Name: "hashed-target"}, {Kind: "Deployment", Name: "bystander"}}}
+	api := synced("api", "api-key", "api-key-new", "api-key-old")
+	dbPin, apiPin := podrefs.PinAnnotation("db-credentials"), podrefs.PinAnnotation("api-key")
+	workloads := []workload{
+		deployment("names-base", nil, "db-credentials", "unrelated"),
+		deployment("names-both", map[string]string{"team": "a"}, "db-credentials", "api-key"),
+		deployment("pinned-old", map[string]string{dbPin: "db-credentials-old"}, "db-credentials"),
+		deployment("pinned-current", map[string]string{dbPin: "db-credentials-new"}, "db-credentials"),
+		deployment("hashed-target", nil, "db-credentials-old"),
+		deployment("hashed-elsewhere", nil, "db-credentials-old"),
+		deployment("bystander", nil, "unrelated"),
+	}
+	type moved struct {
+		pins     map[string]string
+		rewrites []rewrite
+	}
+	hashed := []rewrite{{"/spec/template/spec/containers/0/envFrom/0/secretRef/name", "db-credentials-old", "db-credentials-new"}}
+	cases := map[string]struct {
+		due     []*vfv1alpha1.ExternalSecret
+		pinning bool
+		want    map[string]moved
+	}{
+		"admission mode pins workloads naming the target, rewrites hashed references of targets": {
+			due: []*vfv1alpha1.ExternalSecret{db}, pinning: true,
+			want: map[string]moved{
+				"names-base":    {pins: map[string]string{dbPin: "db-credentials-new"}},
+				"names-both":    {pins: map[string]string{dbPin: "db-credentials-new"}},
+				"pinned-old":    {pins: map[string]string{dbPin: "db-credentials-new"}},
+				"hashed-target": {rewrites: hashed},
+			},
+		},
+		"ExternalSecrets due together make one plan per workload": {
+			due: []*vfv1alpha1.ExternalSecret{db, api}, pinning: true,
+			want: map[string]moved{
+				"names-base":    {pins: map[string]string{dbPin: "db-credentials-new"}},
+				"names-both":    {pins: map[string]string{dbPin: "db-credentials-new", apiPin: "api-key-new"}},
+				"pinned-old":    {pins: map[string]string{dbPin: "db-credentials-new"}},
+				"hashed-target": {rewrites: hashed},
+			},
+		},
+		"rewrite mode writes no pins": {
+			due: []*vfv1alpha1.ExternalSecret{db}, pinning: false,
+			want: map[string]moved{"hashed-target": {rewrites: hashed}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			plans, missing, err := planRollouts(workloads, tc.due, olderOf(tc.due[0]), tc.pinning)
+			if err != nil || len(missing) != 0 {
+				t.Fatalf("err %v, missing %v", err, missing)
+			}
+			got := map[string]moved{}
+			for _, p := range plans {
+				m := moved{rewrites: p.rewrites}
+				if len(p.pins) > 0 {
+					m.pins = p.pins
+				}
+				got[p.workload.obj.GetName()] = m
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(moved{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPlanPatch(t *testing.T) {
+	d := &appsv1.Deployment{}
+	w := workload{kind: "Deployment", obj: d, template: &d.Spec.Template}
+	ops := planPatch(rolloutPlan{workload: w, pins: map[string]string{"vaultferry.io/version.b": "b-2", "vaultferry.io/version.a": "a-2"}})
+	want := []patchOp{{Op: "add", Path: "/spec/template/metadata/annotations", Value: map[string]string{"vaultferry.io/version.a": "a-2", "vaultferry.io/version.b": "b-2"}}}
+	if diff := cmp.Diff(want, ops); diff != "" {
+		t.Errorf("without annotations (-want +got):\n%s", diff)
+	}
+	d.Spec.Template.Annotations = map[string]string{"team": "a"}
+	ops = planPatch(rolloutPlan{workload: w, pins: map[string]string{"vaultferry.io/version.b": "b-2", "vaultferry.io/version.a": "a-2"},
+		rewrites: []rewrite{{Path: "/spec/template/spec/volumes/0/secret/secretName", From: "c-1", To: "c-2"}}})
+	want = []patchOp{
+		{Op: "test", Path: "/spec/template/spec/volumes/0/secret/secretName", Value: "c-1"},
+		{Op: "replace", Path: "/spec/template/spec/volumes/0/secret/secretName", Value: "c-2"},
+		{Op: "add", Path: "/spec/template/metadata/annotations/vaultferry.io~1version.a", Value: "a-2"},
+		{Op: "add", Path: "/spec/template/metadata/annotations/vaultferry.io~1version.b", Value: "b-2"},
+	}
+	if diff := cmp.Diff(want, ops); diff != "" {
+		t.Errorf("with annotations (-want +got):\n%s", diff)
+	}
+}
+
+func TestRolloutWaitsForTheBatchWindow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	es := fixtures.ExternalSecret("ns", "db")
+	es.Status.RefreshTime = &metav1.Time{Time: now.Add(-500 * time.Millisecond)}
+	if got := rolloutWait(es, 2*time.Second, now); got != 1500*time.Millisecond {
+		t.Errorf("0.5 s after the sync: wait %v, want 1.5s", got)
+	}
+	if got := rolloutWait(es, 2*time.Second, now.Add(time.Hour)); got != 0 {
+		t.Errorf("after the window: wait %v, want 0", got)
 	}
 }

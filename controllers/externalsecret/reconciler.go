@@ -23,9 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
-	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/controllers/internal/scope"
+	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -76,6 +76,14 @@ type Reconciler struct {
 
 	// StoreWait and InUseRecheck default to DefaultStoreWait and DefaultInUseRecheck.
 	StoreWait, InUseRecheck time.Duration
+	// RolloutBatchWindow (default DefaultRolloutBatchWindow) is how long a
+	// new version waits before workloads roll, to roll them once for
+	// ExternalSecrets rotating together.
+	RolloutBatchWindow time.Duration
+	// StableReferences says the stable-reference admission policies are
+	// installed: rollouts pin versions on pod templates instead of only
+	// rewriting references to older versions.
+	StableReferences bool
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -89,9 +97,6 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=vaultferry.io,resources=externalsecrets/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=list
-// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile loads an ExternalSecret, fetches its data when a refresh is due,
@@ -127,7 +132,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	if !r.refreshDue(ctx, es, owned) {
-		return r.collect(ctx, es, owned, es.Status.CurrentSecretName)
+		return r.rolloutAndCollect(ctx, es, owned)
 	}
 
 	run.synced = true
@@ -151,11 +156,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	r.markSynced(es, current)
 	es.Status.StoreGeneration = store.store.GetGeneration()
 	run.expiresAt = data.ExpiresAt
-	owned = appendIfMissing(owned, current)
-	if rolloutDue(es, forced) {
-		r.rollout(ctx, es, current.Name, olderVersions(es, owned, current.Name))
+	if forced {
+		// force-sync rolls the current version out again
+		es.Status.RolloutRevision = min(es.Status.RolloutRevision, es.Status.Revision-1)
 	}
-	return r.collect(ctx, es, owned, current.Name)
+	return r.rolloutAndCollect(ctx, es, appendIfMissing(owned, current))
+}
+
+// rolloutAndCollect rolls workloads to the current version when that is due
+// and collects versions; the result wakes es for whichever comes first: the
+// end of the rollout batch window or the next refresh or recheck.
+func (r *Reconciler) rolloutAndCollect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) (ctrl.Result, error) {
+	wait := r.rolloutWhenDue(ctx, es, owned)
+	result, err := r.collect(ctx, es, owned, es.Status.CurrentSecretName)
+	if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
+		result = ctrl.Result{RequeueAfter: wait}
+	}
+	return result, err
 }
 
 // syncRun is what the deferred status writer needs to know of a reconcile.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,15 +19,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/podrefs"
 )
 
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;patch
+// DefaultRolloutBatchWindow is how long a new version waits before its
+// workloads roll, so that ExternalSecrets rotating together roll a workload
+// once.
+const DefaultRolloutBatchWindow = 2 * time.Second
+
+// fieldOwner names the operator in managedFields: the pins and rewritten
+// references it writes on workloads are its fields, not the GitOps tool's.
+const fieldOwner = client.FieldOwner("vaultferry")
 
 // patchOp is one RFC 6902 JSON patch operation.
 type patchOp struct {
 	Op    string `json:"op"`
 	Path  string `json:"path"`
-	Value string `json:"value"`
+	Value any    `json:"value"`
 }
 
 // rewrite replaces the Secret name at Path (a JSON pointer) From one version To another.
@@ -33,63 +43,229 @@ type rewrite struct {
 	Path, From, To string
 }
 
-// workload is a Deployment, StatefulSet or DaemonSet with its pod template.
-type workload struct {
-	kind string
-	obj  client.Object
-	spec *corev1.PodSpec
+// rolloutPlan is what moving one workload to the current versions writes:
+// pins read by the admission policy and rewrites of references to older
+// versions by name. One plan is one patch, so one rollout.
+type rolloutPlan struct {
+	workload workload
+	pins     map[string]string // annotation key -> version
+	rewrites []rewrite
 }
 
-// rolloutDue says whether workloads should be moved now: the current
-// revision is newer than the one last rolled out, or force-sync asked for it.
-// Otherwise a `kubectl rollout undo` stays undone.
-func rolloutDue(es *vfv1alpha1.ExternalSecret, forced bool) bool {
-	return forced || es.Status.Revision > es.Status.RolloutRevision
-}
+func (p rolloutPlan) empty() bool { return len(p.pins) == 0 && len(p.rewrites) == 0 }
 
-// rollout rewrites references to older versions of es in its rollout targets
-// and opted-in workloads to current. Failures set the RolledOut condition;
-// they never fail the sync.
-func (r *Reconciler) rollout(ctx context.Context, es *vfv1alpha1.ExternalSecret, current string, older sets.Set[string]) {
-	if older.Len() == 0 && es.Spec.Rollout == nil {
-		es.Status.RolloutRevision = es.Status.Revision // the first version: nothing can reference an older one
-		return
+// versionsNamed lists the versions the plan moves to, for events.
+func (p rolloutPlan) versionsNamed() []string {
+	names := sets.New[string]()
+	for _, v := range p.pins {
+		names.Insert(v)
 	}
-	workloads, missing, err := r.rolloutWorkloads(ctx, es)
+	for _, rw := range p.rewrites {
+		names.Insert(rw.To)
+	}
+	return sets.List(names)
+}
+
+// rolloutDue says whether workloads should be moved to es's current version:
+// it is newer than the one last rolled out (force-sync lowers that mark).
+// Otherwise a `kubectl rollout undo` stays undone.
+func rolloutDue(es *vfv1alpha1.ExternalSecret) bool {
+	return es.Status.CurrentSecretName != "" && es.Status.Revision > es.Status.RolloutRevision
+}
+
+// rolloutWait is how long es's rollout waits for ExternalSecrets rotating
+// with it: the batch window from its last sync. No I/O.
+func rolloutWait(es *vfv1alpha1.ExternalSecret, window time.Duration, now time.Time) time.Duration {
+	if es.Status.RefreshTime == nil {
+		return 0
+	}
+	return max(es.Status.RefreshTime.Add(window).Sub(now), 0)
+}
+
+// rolloutWhenDue moves the workloads using es to its current version once
+// the batch window has passed, and returns how long to wait otherwise. The
+// rollout also carries every other ExternalSecret of the namespace whose
+// rollout is due, so a workload using several rolls once. Failures set the
+// RolledOut condition; they never fail the sync.
+func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) time.Duration {
+	if !rolloutDue(es) {
+		return 0
+	}
+	current := es.Status.CurrentSecretName
+	older := olderVersions(es, owned, current)
+	if older.Len() == 0 && es.Spec.Rollout == nil {
+		es.Status.RolloutRevision = es.Status.Revision // the first version: admission gives it to new Pods
+		return 0
+	}
+	if wait := rolloutWait(es, orDefault(r.RolloutBatchWindow, DefaultRolloutBatchWindow), r.now()); wait > 0 {
+		return wait
+	}
+	due, err := r.dueWith(ctx, es)
 	if err != nil {
 		r.markRollout(es, 0, []string{err.Error()})
-		return
+		return 0
+	}
+	workloads, err := listWorkloads(ctx, r.APIReader, es.Namespace, rolledKinds)
+	if err != nil {
+		r.markRollout(es, 0, []string{err.Error()})
+		return 0
+	}
+	plans, missing, err := planRollouts(workloads, due, older, r.StableReferences)
+	if err != nil {
+		r.markRollout(es, 0, []string{err.Error()})
+		return 0
 	}
 	failures := missing
 	rolled := 0
-	for _, w := range workloads {
-		rewrites := referenceRewrites(w.spec, "/spec/template/spec", older, current)
-		if len(rewrites) == 0 {
-			continue // references no older version of this ExternalSecret: never touched
-		}
-		if err := r.patchReferences(ctx, w.obj, rewrites); err != nil {
+	for _, p := range plans {
+		w := p.workload
+		if err := r.patchWorkload(ctx, p); err != nil {
 			failures = append(failures, fmt.Sprintf("%s %s: %v", w.kind, w.obj.GetName(), err))
 			r.observeRollout(es, w.kind, "Failed")
 			continue
 		}
 		rolled++
+		moved := strings.Join(p.versionsNamed(), ", ")
 		r.observeRollout(es, w.kind, "Success")
-		r.Events.Eventf(es, w.obj, corev1.EventTypeNormal, vfv1alpha1.RolloutReason, "Rollout", "Moved %s %s to %s", w.kind, w.obj.GetName(), current)
-		r.Events.Eventf(w.obj, es, corev1.EventTypeNormal, vfv1alpha1.RolloutReason, "Rollout", "ExternalSecret %s moved the pod template to %s", es.Name, current)
-		log.FromContext(ctx).Info("Rolled out new version", "kind", w.kind, "workload", w.obj.GetName(), "secret", current)
+		r.Events.Eventf(es, w.obj, corev1.EventTypeNormal, vfv1alpha1.RolloutReason, "Rollout", "Moved %s %s to %s", w.kind, w.obj.GetName(), moved)
+		r.Events.Eventf(w.obj, es, corev1.EventTypeNormal, vfv1alpha1.RolloutReason, "Rollout", "Rolled to %s (ExternalSecret %s)", moved, es.Name)
+		log.FromContext(ctx).Info("Rolled out new version", "kind", w.kind, "workload", w.obj.GetName(), "secrets", moved)
 	}
-	if len(workloads) > 0 || len(failures) > 0 {
+	if len(plans) > 0 || len(failures) > 0 || es.Spec.Rollout != nil {
 		r.markRollout(es, rolled, failures)
 	}
 	if len(failures) == 0 {
 		es.Status.RolloutRevision = es.Status.Revision
 	}
+	return 0
+}
+
+// dueWith lists es and the other ExternalSecrets of its namespace whose
+// rollout is due, from the cache.
+func (r *Reconciler) dueWith(ctx context.Context, es *vfv1alpha1.ExternalSecret) ([]*vfv1alpha1.ExternalSecret, error) {
+	list := &vfv1alpha1.ExternalSecretList{}
+	if err := r.List(ctx, list, client.InNamespace(es.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing ExternalSecrets rotating with %s: %w", es.Name, err)
+	}
+	due := []*vfv1alpha1.ExternalSecret{es}
+	for i := range list.Items {
+		other := &list.Items[i]
+		if other.Name != es.Name && other.DeletionTimestamp.IsZero() && rolloutDue(other) {
+			due = append(due, other)
+		}
+	}
+	return due, nil
+}
+
+// planRollouts computes one plan per workload that uses a due ExternalSecret
+// (the first of due is the one reconciling; olderFirst are its older
+// versions, the others' come from their status). A workload that names the
+// target or already pins it gets the pin of the current version (only with
+// the stable-reference policies: pinning is true); a rollout target or opted-in
+// workload gets its references to older versions rewritten. Plans that change
+// nothing are left out. No I/O.
+func planRollouts(workloads []workload, due []*vfv1alpha1.ExternalSecret, olderFirst sets.Set[string], pinning bool) (plans []rolloutPlan, missing []string, err error) {
+	byWorkload := map[string]*rolloutPlan{}
+	for i, es := range due {
+		older := olderFirst
+		if i > 0 {
+			older = olderOf(es)
+		}
+		targeted, notFound, err := targetedBy(es, workloads)
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 {
+			missing = notFound
+		}
+		for _, w := range workloads {
+			key := w.kind + "/" + w.obj.GetName()
+			p := byWorkload[key]
+			if p == nil {
+				p = &rolloutPlan{workload: w, pins: map[string]string{}}
+				byWorkload[key] = p
+			}
+			addToPlan(p, es, older, targeted.Has(key), pinning)
+		}
+	}
+	for _, key := range sets.List(sets.KeySet(byWorkload)) {
+		if p := byWorkload[key]; !p.empty() {
+			plans = append(plans, *p)
+		}
+	}
+	return plans, missing, nil
+}
+
+// addToPlan adds what moving w to es's current version writes. No I/O.
+func addToPlan(p *rolloutPlan, es *vfv1alpha1.ExternalSecret, older sets.Set[string], targeted, pinning bool) {
+	current := es.Status.CurrentSecretName
+	tmpl := p.workload.template
+	if pinning && es.IsImmutable() {
+		pin := podrefs.PinAnnotation(es.TargetBaseName())
+		pinned, hasPin := tmpl.Annotations[pin]
+		if (hasPin || podrefs.References(&tmpl.Spec, es.TargetBaseName())) && pinned != current {
+			p.pins[pin] = current
+		}
+	}
+	if !targeted {
+		return
+	}
+	for _, ref := range podrefs.SecretReferences(&tmpl.Spec) {
+		if ref.Name != current && older.Has(ref.Name) {
+			p.rewrites = append(p.rewrites, rewrite{Path: "/spec/template/spec" + ref.Path, From: ref.Name, To: current})
+		}
+	}
+}
+
+// targetedBy lists the workloads es's rollout targets and opt-in annotations
+// name (as kind/name), and the named targets that do not exist.
+func targetedBy(es *vfv1alpha1.ExternalSecret, workloads []workload) (sets.Set[string], []string, error) {
+	chosen := sets.New[string]()
+	var missing []string
+	if es.Spec.Rollout != nil {
+		for _, t := range es.Spec.Rollout.Targets {
+			matched := false
+			for _, w := range workloads {
+				if w.kind != t.Kind {
+					continue
+				}
+				ok, err := targetMatches(t, w.obj)
+				if err != nil {
+					return nil, nil, err
+				}
+				if ok {
+					chosen.Insert(w.kind + "/" + w.obj.GetName())
+					matched = true
+				}
+			}
+			if !matched && t.Name != "" {
+				missing = append(missing, fmt.Sprintf("%s %s not found", t.Kind, t.Name))
+			}
+		}
+	}
+	for _, w := range workloads {
+		if optedIn(w.obj, es.Name) {
+			chosen.Insert(w.kind + "/" + w.obj.GetName())
+		}
+	}
+	return chosen, missing, nil
+}
+
+// olderOf names the versions of es other than its current one, from status.
+func olderOf(es *vfv1alpha1.ExternalSecret) sets.Set[string] {
+	older := sets.New[string]()
+	for _, v := range es.Status.Versions {
+		if v.Name != es.Status.CurrentSecretName {
+			older.Insert(v.Name)
+		}
+	}
+	return older
 }
 
 func (r *Reconciler) markRollout(es *vfv1alpha1.ExternalSecret, rolled int, failures []string) {
 	cond := metav1.Condition{
 		Type: vfv1alpha1.RolledOutCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.RolloutReason,
-		Message: fmt.Sprintf("Rollout targets reference %s (%d moved in this sync)", es.Status.CurrentSecretName, rolled), ObservedGeneration: es.Generation,
+		Message: fmt.Sprintf("Workloads use %s (%d rolled in this sync)", es.Status.CurrentSecretName, rolled), ObservedGeneration: es.Generation,
 	}
 	if len(failures) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, vfv1alpha1.RolloutFailedReason
@@ -103,61 +279,6 @@ func (r *Reconciler) observeRollout(es *vfv1alpha1.ExternalSecret, kind, result 
 	if r.Metrics != nil {
 		r.Metrics.ObserveRollout(es, kind, result)
 	}
-}
-
-// rolloutWorkloads finds the workloads es may roll: its targets by name or
-// selector, and those annotated with vaultferry.io/rollout naming es. It reads
-// the API server directly; rollouts are rare.
-func (r *Reconciler) rolloutWorkloads(ctx context.Context, es *vfv1alpha1.ExternalSecret) (found []workload, missing []string, err error) {
-	byKind := map[string][]workload{}
-	deployments, statefulSets, daemonSets := &appsv1.DeploymentList{}, &appsv1.StatefulSetList{}, &appsv1.DaemonSetList{}
-	for _, list := range []client.ObjectList{deployments, statefulSets, daemonSets} {
-		if err := r.APIReader.List(ctx, list, client.InNamespace(es.Namespace)); err != nil {
-			return nil, nil, fmt.Errorf("listing workloads for rollout: %w", err)
-		}
-	}
-	for i := range deployments.Items {
-		d := &deployments.Items[i]
-		byKind["Deployment"] = append(byKind["Deployment"], workload{"Deployment", d, &d.Spec.Template.Spec})
-	}
-	for i := range statefulSets.Items {
-		s := &statefulSets.Items[i]
-		byKind["StatefulSet"] = append(byKind["StatefulSet"], workload{"StatefulSet", s, &s.Spec.Template.Spec})
-	}
-	for i := range daemonSets.Items {
-		d := &daemonSets.Items[i]
-		byKind["DaemonSet"] = append(byKind["DaemonSet"], workload{"DaemonSet", d, &d.Spec.Template.Spec})
-	}
-
-	chosen := map[string]workload{}
-	choose := func(w workload) { chosen[w.kind+"/"+w.obj.GetName()] = w }
-	if es.Spec.Rollout != nil {
-		for _, t := range es.Spec.Rollout.Targets {
-			matched := false
-			for _, w := range byKind[t.Kind] {
-				if ok, err := targetMatches(t, w.obj); err != nil {
-					return nil, nil, err
-				} else if ok {
-					choose(w)
-					matched = true
-				}
-			}
-			if !matched && t.Name != "" {
-				missing = append(missing, fmt.Sprintf("%s %s not found", t.Kind, t.Name))
-			}
-		}
-	}
-	for _, ws := range byKind {
-		for _, w := range ws {
-			if optedIn(w.obj, es.Name) {
-				choose(w)
-			}
-		}
-	}
-	for _, key := range sets.List(sets.KeySet(chosen)) {
-		found = append(found, chosen[key])
-	}
-	return found, missing, nil
 }
 
 func targetMatches(t vfv1alpha1.RolloutTarget, obj client.Object) (bool, error) {
@@ -180,61 +301,36 @@ func optedIn(obj client.Object, esName string) bool {
 	return false
 }
 
-// patchReferences applies the rewrites with a test before every replace, so
-// a template changed meanwhile is refused rather than overwritten, and nothing
-// else in the object is touched.
-func (r *Reconciler) patchReferences(ctx context.Context, obj client.Object, rewrites []rewrite) error {
-	ops := make([]patchOp, 0, 2*len(rewrites))
-	for _, rw := range rewrites {
-		ops = append(ops, patchOp{Op: "test", Path: rw.Path, Value: rw.From}, patchOp{Op: "replace", Path: rw.Path, Value: rw.To})
-	}
-	body, err := json.Marshal(ops)
+// patchWorkload writes a plan in one JSON patch: a test before every
+// replaced reference, so a template changed meanwhile is refused rather than
+// overwritten, and nothing else in the object is touched.
+func (r *Reconciler) patchWorkload(ctx context.Context, p rolloutPlan) error {
+	body, err := json.Marshal(planPatch(p))
 	if err != nil {
 		return err
 	}
-	return r.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body))
+	return r.Patch(ctx, p.workload.obj, client.RawPatch(types.JSONPatchType, body), fieldOwner)
 }
 
-// referenceRewrites finds every reference in spec to a name in older and
-// says how to point it at current. prefix is the JSON pointer of spec in its
-// object. No I/O.
-func referenceRewrites(spec *corev1.PodSpec, prefix string, older sets.Set[string], current string) []rewrite {
-	var out []rewrite
-	add := func(path, name string) {
-		if name != current && older.Has(name) {
-			out = append(out, rewrite{Path: prefix + path, From: name, To: current})
-		}
+// planPatch is the JSON patch of a plan. No I/O.
+func planPatch(p rolloutPlan) []patchOp {
+	ops := make([]patchOp, 0, 2*len(p.rewrites)+len(p.pins)+1)
+	for _, rw := range p.rewrites {
+		ops = append(ops, patchOp{Op: "test", Path: rw.Path, Value: rw.From}, patchOp{Op: "replace", Path: rw.Path, Value: rw.To})
 	}
-	for i, v := range spec.Volumes {
-		if v.Secret != nil {
-			add(fmt.Sprintf("/volumes/%d/secret/secretName", i), v.Secret.SecretName)
-		}
-		if v.Projected != nil {
-			for j, src := range v.Projected.Sources {
-				if src.Secret != nil {
-					add(fmt.Sprintf("/volumes/%d/projected/sources/%d/secret/name", i, j), src.Secret.Name)
-				}
-			}
-		}
+	if len(p.pins) == 0 {
+		return ops
 	}
-	containers := func(field string, cs []corev1.Container) {
-		for i, c := range cs {
-			for j, e := range c.Env {
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-					add(fmt.Sprintf("/%s/%d/env/%d/valueFrom/secretKeyRef/name", field, i, j), e.ValueFrom.SecretKeyRef.Name)
-				}
-			}
-			for j, e := range c.EnvFrom {
-				if e.SecretRef != nil {
-					add(fmt.Sprintf("/%s/%d/envFrom/%d/secretRef/name", field, i, j), e.SecretRef.Name)
-				}
-			}
-		}
+	if p.workload.template.Annotations == nil {
+		return append(ops, patchOp{Op: "add", Path: "/spec/template/metadata/annotations", Value: p.pins})
 	}
-	containers("initContainers", spec.InitContainers)
-	containers("containers", spec.Containers)
-	for i, s := range spec.ImagePullSecrets {
-		add(fmt.Sprintf("/imagePullSecrets/%d/name", i), s.Name)
+	for _, k := range slices.Sorted(maps.Keys(p.pins)) {
+		ops = append(ops, patchOp{Op: "add", Path: "/spec/template/metadata/annotations/" + jsonPointerEscape(k), Value: p.pins[k]})
 	}
-	return out
+	return ops
+}
+
+// jsonPointerEscape escapes a map key for a JSON pointer (RFC 6901).
+func jsonPointerEscape(key string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
 }

@@ -96,10 +96,17 @@ func TestMissingRolloutTargetIsAConditionNotAFailure(t *testing.T) {
 	v1 := synced(t, es, "").Status.CurrentSecretName
 	setStoreData(t, store, fixtures.FakeData("db", `{"password":"m2"}`)...)
 	operator.ForceSync(t, env.Client, es)
-	es = synced(t, es, v1)
+	synced(t, es, v1)
+	// The rollout runs after the batch window.
+	operator.WaitFor(t, env.Client, es, "RolledOut=False", func(es *vfv1alpha1.ExternalSecret) bool {
+		return operator.Condition(es.Status.Conditions, vfv1alpha1.RolledOutCondition) != nil
+	})
 	rolled := operator.Condition(es.Status.Conditions, vfv1alpha1.RolledOutCondition)
 	if rolled == nil || rolled.Status != metav1.ConditionFalse || rolled.Reason != vfv1alpha1.RolloutFailedReason || !strings.Contains(rolled.Message, "StatefulSet ghost not found") {
 		t.Fatalf("RolledOut = %+v, want False/RolloutFailed naming the missing StatefulSet", rolled)
+	}
+	if operator.Condition(es.Status.Conditions, vfv1alpha1.ReadyCondition).Status != metav1.ConditionTrue {
+		t.Errorf("a missing rollout target failed the sync: %+v", es.Status.Conditions)
 	}
 }
 
