@@ -85,7 +85,7 @@ test-unit: ## Only the tests that need no test peers.
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: test-peers
-test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) $(VAULT) ## Install the real test peers and tools: kube-apiserver, etcd, kubectl, helm, Vault, Prometheus.
+test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) $(VAULT) ## Install the real test peers and tools: kube-apiserver, kube-controller-manager, etcd, kubectl, helm, Vault, Prometheus.
 	hack/install-apt.sh prometheus:prometheus promtool:prometheus
 
 .PHONY: helm-lint
@@ -125,12 +125,13 @@ $(GOLANGCI_LINT):
 $(HELM):
 	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-# kube-apiserver and kubectl are built from the k8s.io/kubernetes module (about 8 minutes the
-# first time); setup-envtest's download cannot work without internet.
-$(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl: hack/tools/kube/go.mod
+# kube-apiserver, kube-controller-manager and kubectl are built from the k8s.io/kubernetes
+# module (about 10 minutes the first time); setup-envtest's download cannot work without
+# internet, and envtest ships no kube-controller-manager.
+$(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl &: hack/tools/kube/go.mod
 	mkdir -p $(KUBEBUILDER_ASSETS)
-	cd hack/tools/kube && go build -o $(KUBEBUILDER_ASSETS)/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-	touch $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kubectl
+	cd hack/tools/kube && go build -o $(KUBEBUILDER_ASSETS)/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+	touch $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl
 
 # etcd 3.4 from Debian's etcd-server package.
 $(KUBEBUILDER_ASSETS)/etcd:

@@ -107,10 +107,10 @@ func TestKubernetesFailuresAreNotVaultFailures(t *testing.T) {
 	if n := log.asked(key); n != 1 {
 		t.Errorf("%d vault reads while the API server refused the version, want 1", n)
 	}
-	if n := len(matchingSeries(t, reg, "vaultferry_sync_total", map[string]string{"namespace": ns, "result": vfv1alpha1.KubernetesAPIErrorReason})); n != 1 {
+	if n := len(operator.MatchingSeries(t, reg, "vaultferry_sync_total", map[string]string{"namespace": ns, "result": vfv1alpha1.KubernetesAPIErrorReason})); n != 1 {
 		t.Errorf("no sync counted as KubernetesAPIError")
 	}
-	if n := len(matchingSeries(t, reg, "vaultferry_sync_total", map[string]string{"namespace": ns, "result": vfv1alpha1.ProviderErrorReason})); n != 0 {
+	if n := len(operator.MatchingSeries(t, reg, "vaultferry_sync_total", map[string]string{"namespace": ns, "result": vfv1alpha1.ProviderErrorReason})); n != 0 {
 		t.Errorf("the API server's refusal counted as a provider error")
 	}
 

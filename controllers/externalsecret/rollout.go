@@ -116,6 +116,9 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 		return 0
 	}
 	failures := missing
+	if r.StableReferences {
+		failures = append(failures, r.pinHistory(ctx, es.Namespace, plans, due)...)
+	}
 	rolled := 0
 	for _, p := range plans {
 		w := p.workload
@@ -138,6 +141,83 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 		es.Status.RolloutRevision = es.Status.Revision
 	}
 	return 0
+}
+
+// pinHistory pins the versions that the older ReplicaSets of the rolled
+// Deployments run, so that `kubectl rollout undo` returns to exactly those.
+// It returns what it could not pin. Pinning an old ReplicaSet rolls nothing.
+func (r *Reconciler) pinHistory(ctx context.Context, namespace string, rolled []rolloutPlan, due []*vfv1alpha1.ExternalSecret) (failures []string) {
+	history, err := listWorkloads(ctx, r.APIReader, namespace, []string{"ReplicaSet", "Pod"})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	for _, p := range historyPlans(rolled, history, due) {
+		if err := r.patchWorkload(ctx, p); err != nil {
+			failures = append(failures, fmt.Sprintf("pinning ReplicaSet %s for undo: %v", p.workload.obj.GetName(), err))
+		}
+	}
+	return failures
+}
+
+// historyPlans pins, on the ReplicaSets of the Deployments in rolled that
+// name a due ExternalSecret's target without a pin, the version their Pods
+// hold (or, with no Pods, the newest version older than the ReplicaSet):
+// admission gave those Pods the then-current version, and without a pin an
+// undo would give the current one. history holds ReplicaSets and Pods. No I/O.
+func historyPlans(rolled []rolloutPlan, history []workload, due []*vfv1alpha1.ExternalSecret) []rolloutPlan {
+	deployments := sets.New[types.UID]()
+	for _, p := range rolled {
+		if p.workload.kind == "Deployment" && len(p.pins) > 0 {
+			deployments.Insert(p.workload.obj.GetUID())
+		}
+	}
+	var plans []rolloutPlan
+	for _, rs := range history {
+		owner := metav1.GetControllerOf(rs.obj)
+		if rs.kind != "ReplicaSet" || owner == nil || !deployments.Has(owner.UID) {
+			continue
+		}
+		p := rolloutPlan{workload: rs, pins: map[string]string{}}
+		for _, es := range due {
+			pin := podrefs.PinAnnotation(es.TargetBaseName())
+			if _, pinned := rs.template.Annotations[pin]; pinned || !es.IsImmutable() || !podrefs.References(&rs.template.Spec, es.TargetBaseName()) {
+				continue
+			}
+			if held := versionHeld(rs, history, es); held != "" {
+				p.pins[pin] = held
+			}
+		}
+		if !p.empty() {
+			plans = append(plans, p)
+		}
+	}
+	return plans
+}
+
+// versionHeld is the version of es that the Pods of ReplicaSet rs hold, or
+// with no Pods the newest version created before rs.
+func versionHeld(rs workload, history []workload, es *vfv1alpha1.ExternalSecret) string {
+	versions := sets.New[string]()
+	for _, v := range es.Status.Versions {
+		versions.Insert(v.Name)
+	}
+	for _, pod := range history {
+		if owner := metav1.GetControllerOf(pod.obj); pod.kind != "Pod" || owner == nil || owner.UID != rs.obj.GetUID() {
+			continue
+		}
+		for _, name := range podrefs.Names(&pod.template.Spec) {
+			if versions.Has(name) {
+				return name
+			}
+		}
+	}
+	held, heldAt := "", time.Time{}
+	for _, v := range es.Status.Versions {
+		if created := v.CreatedAt.Time; !created.After(rs.obj.GetCreationTimestamp().Time) && created.After(heldAt) {
+			held, heldAt = v.Name, created
+		}
+	}
+	return held
 }
 
 // dueWith lists es and the other ExternalSecrets of its namespace whose

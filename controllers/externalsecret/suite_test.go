@@ -2,21 +2,18 @@ package externalsecret_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/fake"
-	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/operator"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
@@ -67,27 +64,13 @@ func start(t *testing.T) (*operator.Running, *faults) {
 // setStoreData replaces the fake store's data, as a rotation in the vault would.
 func setStoreData(t *testing.T, store *vfv1alpha1.SecretStore, data ...vfv1alpha1.FakeProviderData) {
 	t.Helper()
-	update(t, store, func(s *vfv1alpha1.SecretStore) { s.Spec.Provider.Fake.Data = data })
+	operator.SetFakeStoreData(t, env.Client, store, data...)
 }
 
 // update re-reads obj, applies change and writes it back, retrying on conflicts.
 func update[T client.Object](t *testing.T, obj T, change func(T)) {
 	t.Helper()
-	for range 10 {
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
-			t.Fatalf("reading %s: %v", obj.GetName(), err)
-		}
-		change(obj)
-		err := env.Client.Update(context.Background(), obj)
-		if err == nil {
-			return
-		}
-		var status interface{ Status() metav1.Status }
-		if !errors.As(err, &status) || status.Status().Reason != metav1.StatusReasonConflict {
-			t.Fatalf("updating %s: %v", obj.GetName(), err)
-		}
-	}
-	t.Fatalf("updating %s: conflicts did not stop", obj.GetName())
+	operator.Update(t, env.Client, obj, change)
 }
 
 // versions lists the Secrets labelled as versions of the named ExternalSecret.
@@ -108,12 +91,7 @@ func versions(t *testing.T, namespace, esName string) map[string]corev1.Secret {
 // readyStore creates a fake SecretStore and waits until it is Ready.
 func readyStore(t *testing.T, namespace, name string, data ...vfv1alpha1.FakeProviderData) *vfv1alpha1.SecretStore {
 	t.Helper()
-	store := fixtures.FakeStore(namespace, name, data...)
-	operator.Create(t, env.Client, store)
-	return operator.WaitFor(t, env.Client, store, "Ready", func(s *vfv1alpha1.SecretStore) bool {
-		return operator.HasReason(s.Status.Conditions, metav1.ConditionTrue, vfv1alpha1.ValidatedReason) &&
-			operator.Condition(s.Status.Conditions, vfv1alpha1.ReadyCondition).ObservedGeneration == s.Generation
-	})
+	return operator.ReadyFakeStore(t, env.Client, namespace, name, data...)
 }
 
 func synced(t *testing.T, es *vfv1alpha1.ExternalSecret, notName string) *vfv1alpha1.ExternalSecret {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -130,7 +129,7 @@ func TestThrottledSyncsBackOffWithJitter(t *testing.T) {
 		t.Errorf("retries of the first two rounds spread by at most %v: not jittered (%v)", widest, retryDelays)
 	}
 
-	throttled := metricValue(t, reg, "vaultferry_provider_requests_total", map[string]string{"store": ns + "/store", "result": "Throttled"})
+	throttled := operator.MetricValue(t, reg, "vaultferry_provider_requests_total", map[string]string{"store": ns + "/store", "result": "Throttled"})
 	if throttled < float64(total) {
 		t.Errorf("vaultferry_provider_requests_total{result=Throttled} = %v, want at least the %d throttled reads", throttled, total)
 	}
@@ -141,48 +140,4 @@ func TestThrottledSyncsBackOffWithJitter(t *testing.T) {
 			t.Fatalf("%s synced %q after throttling ended", es.Name, got)
 		}
 	}
-}
-
-// metricValue sums the series of family name that carry every one of labels.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	sum := 0.0
-	for _, m := range matchingSeries(t, reg, name, labels) {
-		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-	}
-	return sum
-}
-
-// matchingSeries lists the series of family name that carry every one of labels.
-func matchingSeries(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) []*dto.Metric {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*dto.Metric
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			if hasLabels(got, labels) {
-				out = append(out, m)
-			}
-		}
-	}
-	return out
-}
-
-func hasLabels(got, want map[string]string) bool {
-	for k, v := range want {
-		if got[k] != v {
-			return false
-		}
-	}
-	return true
 }

@@ -37,8 +37,9 @@ type Env struct {
 	// Kubeconfig is the path of a kubeconfig file for kubectl and child processes.
 	Kubeconfig string
 
-	env *envtest.Environment
-	dir string
+	env               *envtest.Environment
+	dir               string
+	controllerManager *exec.Cmd
 }
 
 // RepoRoot is the repository's top directory.
@@ -120,6 +121,10 @@ func Start() (*Env, error) {
 
 // Stop stops the control plane.
 func (e *Env) Stop() error {
+	if cm := e.controllerManager; cm != nil {
+		_ = cm.Process.Kill()
+		_ = cm.Wait()
+	}
 	if e.dir != "" {
 		_ = os.RemoveAll(e.dir)
 	}
@@ -129,7 +134,9 @@ func (e *Env) Stop() error {
 // Run starts the control plane for a package's tests, runs them and stops it.
 // Use it from TestMain: os.Exit(testenv.Run(m, &env)). With -short it starts
 // nothing and *into stays nil: tests needing it skip through Require.
-func Run(m *testing.M, into **Env) int {
+// Each of also runs on the started control plane before the tests (for
+// example (*Env).StartControllerManager).
+func Run(m *testing.M, into **Env, also ...func(*Env) error) int {
 	flag.Parse()
 	if testing.Short() {
 		return m.Run()
@@ -138,6 +145,13 @@ func Run(m *testing.M, into **Env) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	for _, setup := range also {
+		if err := setup(e); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			_ = e.Stop()
+			return 1
+		}
 	}
 	*into = e
 	code := m.Run()
@@ -198,4 +212,49 @@ func (e *Env) Namespace(t testing.TB, labels map[string]string) string {
 	}
 	t.Cleanup(func() { _ = e.Client.Delete(context.Background(), ns) })
 	return ns.Name
+}
+
+// StartControllerManager runs kube-controller-manager (built with
+// kube-apiserver, see `make test-peers`) beside the API server until Stop:
+// Deployments then create ReplicaSets and Pods (which stay Pending: there
+// is no scheduler), the garbage collector deletes dependents, namespaces
+// are emptied and ServiceAccounts get their default tokens.
+func (e *Env) StartControllerManager() error {
+	binary := filepath.Join(Assets(), "kube-controller-manager")
+	if _, err := os.Stat(binary); err != nil {
+		return fmt.Errorf("test peer kube-controller-manager missing in %s: run 'make test-peers'", Assets())
+	}
+	caFile := filepath.Join(e.dir, "ca.crt")
+	if err := os.WriteFile(caFile, e.Config.CAData, 0o600); err != nil {
+		return err
+	}
+	certDir := e.env.ControlPlane.APIServer.CertDir
+	cmd := exec.Command(binary,
+		"--kubeconfig="+e.Kubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--service-account-private-key-file="+filepath.Join(certDir, "sa-signer.key"),
+		"--root-ca-file="+caFile,
+		// Quick enough for tests: Pods of a new ReplicaSet appear at once,
+		// deleted owners' dependents go within a second or two.
+		"--concurrent-deployment-syncs=5", "--concurrent-replicaset-syncs=5", "--concurrent-gc-syncs=5",
+		"--v=0",
+	)
+	logFile, err := os.Create(filepath.Join(e.dir, "kube-controller-manager.log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting kube-controller-manager: %w", err)
+	}
+	e.controllerManager = cmd
+	return nil
+}
+
+// ControllerManagerLog is what kube-controller-manager has logged so far.
+func (e *Env) ControllerManagerLog() string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, "kube-controller-manager.log"))
+	return string(b)
 }
