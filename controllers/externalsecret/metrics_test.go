@@ -28,7 +28,9 @@ func TestMetricsFollowTheExternalSecretLifecycle(t *testing.T) {
 	synced(t, es, "")
 
 	// The operator also syncs other tests' ExternalSecrets: count this namespace's series.
-	seriesOf := func(name string) int { return len(operator.MatchingSeries(t, reg, name, map[string]string{"namespace": ns})) }
+	seriesOf := func(name string) int {
+		return len(operator.MatchingSeries(t, reg, name, map[string]string{"namespace": ns}))
+	}
 	series := func() int { return seriesOf("vaultferry_externalsecret_ready") }
 	if n := series(); n != 1 {
 		t.Fatalf("%d ready series after the sync, want 1", n)
