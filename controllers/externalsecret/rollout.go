@@ -116,10 +116,7 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 		return 0
 	}
 	failures := missing
-	if r.StableReferences {
-		failures = append(failures, r.pinHistory(ctx, es.Namespace, plans, due)...)
-	}
-	rolled := 0
+	var rolled []rolloutPlan
 	for _, p := range plans {
 		w := p.workload
 		if err := r.patchWorkload(ctx, p); err != nil {
@@ -127,15 +124,20 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 			r.observeRollout(es, w.kind, "Failed")
 			continue
 		}
-		rolled++
+		rolled = append(rolled, p)
 		moved := strings.Join(p.versionsNamed(), ", ")
 		r.observeRollout(es, w.kind, "Success")
 		r.Events.Eventf(es, w.obj, corev1.EventTypeNormal, vfv1alpha1.RolloutReason, "Rollout", "Moved %s %s to %s", w.kind, w.obj.GetName(), moved)
 		r.Events.Eventf(w.obj, es, corev1.EventTypeNormal, vfv1alpha1.RolloutReason, "Rollout", "Rolled to %s (ExternalSecret %s)", moved, es.Name)
 		log.FromContext(ctx).Info("Rolled out new version", "kind", w.kind, "workload", w.obj.GetName(), "secrets", moved)
 	}
+	if r.StableReferences && len(rolled) > 0 {
+		// Only now: pinning the ReplicaSet that still matches a Deployment's
+		// template would make the Deployment controller create another.
+		failures = append(failures, r.pinHistory(ctx, es.Namespace, rolled, due)...)
+	}
 	if len(plans) > 0 || len(failures) > 0 || es.Spec.Rollout != nil {
-		r.markRollout(es, rolled, failures)
+		r.markRollout(es, len(rolled), failures)
 	}
 	if len(failures) == 0 {
 		es.Status.RolloutRevision = es.Status.Revision
