@@ -326,6 +326,10 @@ type ExternalSecret struct {
 
 	// Status is the sync state.
 	// +optional
+	// The default makes a new object's status read as "generation 0
+	// observed", so GitOps health checks (kstatus) report it InProgress
+	// until the operator has looked at it, never Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	Status ExternalSecretStatus `json:"status,omitempty"`
 }
 

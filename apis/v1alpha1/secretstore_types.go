@@ -86,7 +86,9 @@ type ClusterSecretStoreCondition struct {
 
 // SecretStoreStatus reports whether a store can be used.
 type SecretStoreStatus struct {
-	// Conditions: Ready is True when the operator authenticated to the backend.
+	// Conditions: Ready is True when the operator authenticated to the backend;
+	// Reconciling (a failed check is retried) and Stalled (only a spec change
+	// can help) follow the kstatus convention GitOps health checks read.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -121,6 +123,10 @@ type SecretStore struct {
 
 	// Status is the store's observed state.
 	// +optional
+	// The default makes a new object's status read as "generation 0
+	// observed", so GitOps health checks (kstatus) report it InProgress
+	// until the operator has looked at it, never Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	Status SecretStoreStatus `json:"status,omitempty"`
 }
 
@@ -158,6 +164,10 @@ type ClusterSecretStore struct {
 
 	// Status is the store's observed state.
 	// +optional
+	// The default makes a new object's status read as "generation 0
+	// observed", so GitOps health checks (kstatus) report it InProgress
+	// until the operator has looked at it, never Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	Status SecretStoreStatus `json:"status,omitempty"`
 }
 

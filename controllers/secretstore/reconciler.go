@@ -148,12 +148,15 @@ func (r *Reconciler) record(store, before vfv1alpha1.GenericStore, err error) {
 		cond.Message = "Provider block is valid; each namespace authenticates as its own ServiceAccount when it syncs"
 	}
 	eventType := corev1.EventTypeNormal
+	status := store.GetStatus()
+	apimeta.RemoveStatusCondition(&status.Conditions, vfv1alpha1.ReconcilingCondition)
+	apimeta.RemoveStatusCondition(&status.Conditions, vfv1alpha1.StalledCondition)
 	if err != nil {
 		failure := requeue.As(err, vfv1alpha1.ProviderErrorReason)
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, failure.Reason, failure.Error()
 		eventType = corev1.EventTypeWarning
+		apimeta.SetStatusCondition(&status.Conditions, progressCondition(failure, store.GetGeneration()))
 	}
-	status := store.GetStatus()
 	status.ObservedGeneration = store.GetGeneration()
 	old := apimeta.FindStatusCondition(before.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
 	apimeta.SetStatusCondition(&status.Conditions, cond)
@@ -163,6 +166,16 @@ func (r *Reconciler) record(store, before vfv1alpha1.GenericStore, err error) {
 	if r.Metrics != nil {
 		r.Metrics.ObserveStore(store.GetKind(), store.GetNamespace(), store.GetName(), err == nil)
 	}
+}
+
+// progressCondition says, for GitOps health checks (kstatus), whether a
+// failed validation is retried (Reconciling: InProgress) or waits for a spec
+// change (Stalled: Failed). No I/O.
+func progressCondition(failure *requeue.Error, generation int64) metav1.Condition {
+	if failure.Kind == requeue.Stall {
+		return metav1.Condition{Type: vfv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: failure.Reason, Message: failure.Error(), ObservedGeneration: generation}
+	}
+	return metav1.Condition{Type: vfv1alpha1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.ProgressingWithRetryReason, Message: failure.Error(), ObservedGeneration: generation}
 }
 
 func (r *Reconciler) patchStatus(ctx context.Context, before, store vfv1alpha1.GenericStore) error {
