@@ -40,10 +40,11 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC, and copy the CRDs into t
 	mkdir -p charts/vaultferry/crds charts/vaultferry/files
 	cp config/crd/bases/*.yaml charts/vaultferry/crds/
 	cp config/rbac/role.yaml charts/vaultferry/files/role.yaml
+	cp config/admission/stable-references.yaml charts/vaultferry/files/stable-references.yaml
 
 .PHONY: verify
 verify: generate manifests ## Regenerate everything and fail if generated files were stale.
-	@git diff --exit-code -- apis config charts/vaultferry/crds charts/vaultferry/files/role.yaml || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- apis config charts/vaultferry/crds charts/vaultferry/files/role.yaml charts/vaultferry/files/stable-references.yaml || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run gofmt.

@@ -101,6 +101,33 @@ func TestHelmTemplateAppliesOnTheServer(t *testing.T) {
 	}
 }
 
+// The policies are rendered only for clusters that serve the v1 policy API
+// (Kubernetes 1.36+), and can be turned off.
+func TestStableReferencePoliciesNeedTheAPI(t *testing.T) {
+	testenv.Require(t, env)
+	const api = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+	cases := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"cluster serving the v1 policy API", []string{"--api-versions", api}, true},
+		{"cluster before 1.36", []string{"--kube-version", "1.35.0"}, false},
+		{"turned off", []string{"--api-versions", api, "--set", "stableReferences.installPolicies=false"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := helm(t, append([]string{"template", "vaultferry", chartDir}, tc.args...)...)
+			if got := strings.Contains(out, "kind: MutatingAdmissionPolicy\n"); got != tc.want {
+				t.Errorf("MutatingAdmissionPolicy rendered: %t, want %t", got, tc.want)
+			}
+			if got := strings.Contains(out, "kind: ValidatingAdmissionPolicy\n"); got != tc.want {
+				t.Errorf("ValidatingAdmissionPolicy rendered: %t, want %t", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestKustomizeConfigAppliesOnTheServer(t *testing.T) {
 	testenv.Require(t, env)
 	// A dry-run namespace is not there for the namespaced objects after it.
@@ -142,7 +169,7 @@ func TestHelmInstall(t *testing.T) {
 	}
 	args := strings.Join(c.Args, " ")
 	for _, want := range []string{"--leader-elect=true", "--concurrency=8", "--store-concurrency=4", "--metrics-bind-address=:9090", "--metrics-secure=true", "--zap-encoder=json",
-		"--cluster-store-credentials-namespace=vaultferry-system", "--watch-namespaces=payments,checkout"} {
+		"--cluster-store-credentials-namespace=vaultferry-system", "--watch-namespaces=payments,checkout", "--stable-references=admission", "--rollout-batch-window=5s"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %s", args, want)
 		}
@@ -152,6 +179,10 @@ func TestHelmInstall(t *testing.T) {
 	}
 	if *d.Spec.Replicas != 3 {
 		t.Errorf("replicas = %d, want 3", *d.Spec.Replicas)
+	}
+	// The test API server (1.37) serves MutatingAdmissionPolicy: the chart installed the policies.
+	for _, kind := range []string{"mutatingadmissionpolicy", "mutatingadmissionpolicybinding", "validatingadmissionpolicy", "validatingadmissionpolicybinding"} {
+		kubectl(t, "get", kind, "vaultferry-stable-references")
 	}
 	status := helm(t, "status", "vaultferry", "--kubeconfig", env.Kubeconfig, "--namespace", "vaultferry-helm")
 	if !strings.Contains(status, "STATUS: deployed") {
