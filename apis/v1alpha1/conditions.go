@@ -57,6 +57,9 @@ const (
 	VersionPrunedReason = "VersionPruned"
 	// RolloutReason: a workload was moved to the current version.
 	RolloutReason = "RolledOut"
+	// ShadowedSecretReason: the first version now stands in for a Secret of
+	// the same base name that vaultferry did not write.
+	ShadowedSecretReason = "ShadowedSecret"
 	// RolloutFailedReason: a rollout target is missing or refused the patch.
 	RolloutFailedReason = "RolloutFailed"
 )

@@ -270,6 +270,15 @@ type ExternalSecretStatus struct {
 	// +optional
 	PinAnnotation string `json:"pinAnnotation,omitempty"`
 
+	// ShadowedSecret names a Secret this operator did not write that already
+	// has target.name (for example one External Secrets Operator wrote
+	// before a migration). Until this ExternalSecret has a version, Pods
+	// naming target.name keep using that Secret instead of being refused;
+	// from the first version on they get the versions. The operator never
+	// changes or deletes it. Cleared at the first sync.
+	// +optional
+	ShadowedSecret string `json:"shadowedSecret,omitempty"`
+
 	// Versions lists the kept versions, newest first.
 	// +optional
 	// +listType=atomic

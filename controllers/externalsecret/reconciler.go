@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -129,6 +130,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 
 	owned, err := r.ownedVersions(ctx, es)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.noteShadowedSecret(ctx, es); err != nil {
 		return ctrl.Result{}, err
 	}
 	if !r.refreshDue(ctx, es, owned) {
@@ -288,6 +292,27 @@ func (r *Reconciler) ownedVersions(ctx context.Context, es *vfv1alpha1.ExternalS
 	return owned, nil
 }
 
+// noteShadowedSecret records in status, until es has its first version,
+// whether a Secret the operator did not write has es's target name: the
+// admission policy then lets Pods keep using it meanwhile. One uncached read
+// per attempt, only before the first sync.
+func (r *Reconciler) noteShadowedSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret) error {
+	if es.Status.CurrentSecretName != "" || !es.IsImmutable() {
+		return nil
+	}
+	existing := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.TargetBaseName()}, existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		es.Status.ShadowedSecret = ""
+	case err != nil:
+		return fmt.Errorf("reading Secret %s: %w", es.TargetBaseName(), err)
+	case existing.Labels[vfv1alpha1.ManagedLabel] != "true":
+		es.Status.ShadowedSecret = existing.Name
+	}
+	return nil
+}
+
 // markSynced records a successful sync in status.
 func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.Secret) {
 	now := metav1.NewTime(r.now())
@@ -296,6 +321,12 @@ func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.S
 	es.Status.PinAnnotation = ""
 	if es.IsImmutable() {
 		es.Status.PinAnnotation = podrefs.PinAnnotation(es.TargetBaseName())
+	}
+	if es.Status.ShadowedSecret != "" {
+		r.Events.Eventf(es, nil, corev1.EventTypeWarning, vfv1alpha1.ShadowedSecretReason, "Sync",
+			"Secret %s was not written by vaultferry: new Pods naming %s now get %s instead (where the stable-reference policies are installed); it is left as it is, delete it once nothing uses it",
+			es.Status.ShadowedSecret, es.Status.ShadowedSecret, current.Name)
+		es.Status.ShadowedSecret = ""
 	}
 	es.Status.RefreshTime = &now
 	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]

@@ -253,3 +253,36 @@ func TestEphemeralContainersResolveToo(t *testing.T) {
 		{Path: "/ephemeralContainers/0/envFrom/0/secretRef/name", Name: current},
 	})
 }
+
+// Before its first version, an ExternalSecret whose target name is held by
+// a Secret vaultferry did not write lets Pods keep using that Secret.
+func TestShadowedSecretServesUntilTheFirstVersion(t *testing.T) {
+	policies(t)
+	ctx := context.Background()
+	ns := env.Namespace(t, nil)
+	es := fixtures.ExternalSecret(ns, "db", fixtures.WithTarget(base))
+	if err := env.Client.Create(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	es.Status.ShadowedSecret = base
+	if err := env.Client.Status().Update(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	pod := everyReference(ns, base)
+	want := podrefs.SecretReferences(&pod.Spec)
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatalf("Pod naming the shadowed Secret refused: %v", err)
+	}
+	assertReferences(t, pod, want)
+
+	es.Status.ShadowedSecret = ""
+	if err := env.SetSynced(ctx, es, current); err != nil {
+		t.Fatal(err)
+	}
+	pod = everyReference(ns, base)
+	pod.Name = "after-sync"
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	assertReferences(t, pod, wantReferences(everyReference(ns, base), base, current))
+}
