@@ -18,6 +18,7 @@ import (
 	"github.com/vaultferry/vaultferry/controllers/externalsecret"
 	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/controllers/secretstore"
+	"github.com/vaultferry/vaultferry/controllers/targetindex"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -144,6 +145,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)
+	}
+	if pinning { // the policies' parameter: written only where they are installed
+		index := &targetindex.Reconciler{Client: mgr.GetClient(), Scope: cfg.WatchLabelSelector}
+		if err := index.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up TargetIndex controller: %w", err)
+		}
 	}
 	return nil
 }

@@ -100,6 +100,10 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 	if wait := rolloutWait(es, orDefault(r.RolloutBatchWindow, DefaultRolloutBatchWindow), r.now()); wait > 0 {
 		return wait
 	}
+	if r.StableReferences && !r.indexed(ctx, es) {
+		// Pods of the rolled workloads would pin a version admission does not know yet.
+		return time.Second
+	}
 	due, err := r.dueWith(ctx, es)
 	if err != nil {
 		r.markRollout(es, 0, []string{err.Error()})
@@ -220,6 +224,16 @@ func versionHeld(rs workload, history []workload, es *vfv1alpha1.ExternalSecret)
 		}
 	}
 	return held
+}
+
+// indexed says whether the namespace's TargetIndex, which admission reads,
+// already lists es's current version.
+func (r *Reconciler) indexed(ctx context.Context, es *vfv1alpha1.ExternalSecret) bool {
+	index := &vfv1alpha1.TargetIndex{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: vfv1alpha1.TargetIndexName}, index); err != nil {
+		return false
+	}
+	return index.Targets[es.TargetBaseName()] == es.Status.CurrentSecretName
 }
 
 // dueWith lists es and the other ExternalSecrets of its namespace whose

@@ -95,8 +95,12 @@ func assertReferences(t *testing.T, got *corev1.Pod, want []podrefs.Reference) {
 	if len(refs) != len(want) {
 		t.Fatalf("admitted Pod has %d Secret references, want %d:\n got %v\nwant %v", len(refs), len(want), refs, want)
 	}
+	wrong := 0
 	for i := range want {
 		if refs[i] != want[i] {
+			if wrong++; wrong > 5 {
+				t.Fatalf("and more")
+			}
 			t.Errorf("reference %d: got %s=%s, want %s=%s", i, refs[i].Path, refs[i].Name, want[i].Path, want[i].Name)
 		}
 	}
@@ -135,8 +139,8 @@ func TestPinSelectsTheVersion(t *testing.T) {
 	}{
 		{name: "pinned to an older version", pin: older, want: older},
 		{name: "pinned to the current version", pin: current, want: current},
-		{name: "pinned to a pruned version", pin: "db-credentials-gone000000", refusedBy: "is pinned to db-credentials-gone000000 by annotation " + pin + ", which is not a version of ExternalSecret db"},
-		{name: "pinned to another Secret", pin: "unrelated", refusedBy: "which is not a version of ExternalSecret db"},
+		{name: "pinned to a pruned version", pin: "db-credentials-gone000000", refusedBy: "is pinned to db-credentials-gone000000 by annotation " + pin + ", which is not a kept version of it (pruned or mistyped): remove the pin or set it to one of: " + current + ", " + older},
+		{name: "pinned to another Secret", pin: "unrelated", refusedBy: "which is not a kept version of it"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,9 +170,10 @@ func TestUnsyncedTargetRefusesThePodUntilItSyncs(t *testing.T) {
 	if err := env.Client.Create(ctx, es); err != nil {
 		t.Fatal(err)
 	}
+	indexed(t, es)
 
 	err := env.Client.Create(ctx, everyReference(ns, base))
-	want := "Secret db-credentials is managed by ExternalSecret db, which has no synced version yet (Ready reason: NotReconciledYet); the Pod is admitted once it syncs"
+	want := "Secret db-credentials is managed by ExternalSecret db (Ready reason: not reconciled yet), which has no synced version yet; the Pod is admitted once it syncs"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("want the Pod refused with %q, got %v", want, err)
 	}
@@ -177,6 +182,7 @@ func TestUnsyncedTargetRefusesThePodUntilItSyncs(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, es); err != nil {
 		t.Fatal(err)
 	}
+	indexed(t, es)
 	err = env.Client.Create(ctx, everyReference(ns, base))
 	if err == nil || !strings.Contains(err.Error(), "(Ready reason: ProviderError)") {
 		t.Fatalf("want the refusal to carry the Ready reason ProviderError, got %v", err)
@@ -212,6 +218,7 @@ func TestReferencesOutsideTheTargetsAreLeftAlone(t *testing.T) {
 	if err := env.Client.Create(ctx, unsyncedMutable); err != nil {
 		t.Fatal(err)
 	}
+	indexed(t, unsyncedMutable)
 	syncedExternalSecret(t, ctx, ns, fixtures.WithTarget("near"))
 
 	for _, secret := range []string{base, "plain", "later", "nearly", "near-x", "x-near", current} {
@@ -268,6 +275,7 @@ func TestShadowedSecretServesUntilTheFirstVersion(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, es); err != nil {
 		t.Fatal(err)
 	}
+	indexed(t, es)
 	pod := everyReference(ns, base)
 	want := podrefs.SecretReferences(&pod.Spec)
 	if err := env.Client.Create(ctx, pod); err != nil {

@@ -109,6 +109,8 @@ func namespaceWithTargets(t *testing.T, ctx context.Context) string {
 			if err := env.SetSynced(ctx, es, fmt.Sprintf("target-%d-abcdefghij", i)); err != nil {
 				t.Fatal(err)
 			}
+		} else {
+			indexed(t, es)
 		}
 	}
 	return ns
@@ -167,28 +169,33 @@ func TestAdmissionRewritesWhatTheWalkerFinds(t *testing.T) {
 	}
 }
 
-// Huge Pods are admitted within the policies' CEL cost budget, changed only
-// where they name a target.
+// Huge Pods are admitted within the policies' CEL cost budget: one naming
+// only other Secrets 10,200 times is left as it is, one naming a target 1,100
+// times (far beyond any real Pod) has every reference resolved.
 func TestHugePodsAreAdmitted(t *testing.T) {
 	policies(t)
 	ctx := context.Background()
 	ns := namespaceWithTargets(t, ctx)
-	for _, secret := range []string{"unrelated", base} {
+	for _, tc := range []struct {
+		secret                string
+		perContainer, volumes int
+	}{{"unrelated", 250, 200}, {base, 25, 100}} {
+		secret := tc.secret
 		s := shape{r: rand.New(rand.NewPCG(5, 6)), names: []string{secret}}
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "huge-"}}
 		for i := range 40 {
 			c := s.container("app", i)
-			for j := range 250 {
+			for j := range tc.perContainer {
 				c.Env = append(c.Env, corev1.EnvVar{Name: fmt.Sprintf("S%d", j), ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "k"}}})
 			}
 			pod.Spec.Containers = append(pod.Spec.Containers, c)
 		}
-		for i := range 200 {
+		for i := range tc.volumes {
 			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v-%d", i), VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}})
 		}
 		want := wantReferences(pod, base, current)
 		if err := env.Client.Create(ctx, pod, client.DryRunAll); err != nil {
-			t.Fatalf("a Pod with %d env references to %s refused: %v", 40*250, secret, err)
+			t.Fatalf("a Pod with %d references to %s refused: %v", 40*tc.perContainer+tc.volumes, secret, err)
 		}
 		assertReferences(t, pod, want)
 	}

@@ -7,33 +7,37 @@ package admission
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
 
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/test/operator"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Run(m, &env))
+	// The policies first: their probe writes a TargetIndex by hand, which the
+	// TargetIndex controller would delete (no ExternalSecrets there).
+	os.Exit(testenv.Run(m, &env, func(e *testenv.Env) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return e.InstallStableReferences(ctx)
+	}, operator.RunTargetIndex))
 }
 
-var installed bool
-
-// policies installs the policies once for the package.
+// policies skips t without the control plane; TestMain installed the policies.
 func policies(t *testing.T) {
 	t.Helper()
 	testenv.Require(t, env)
-	if installed {
-		return
+}
+
+// indexed waits until the namespace's TargetIndex shows es as it is now.
+func indexed(t *testing.T, es *vfv1alpha1.ExternalSecret) {
+	t.Helper()
+	if err := env.WaitIndexed(context.Background(), es); err != nil {
+		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := env.InstallStableReferences(ctx); err != nil {
-		t.Fatal(fmt.Errorf("installing the stable-reference policies: %w", err))
-	}
-	installed = true
 }

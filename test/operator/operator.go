@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/controllers/targetindex"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
@@ -153,4 +154,25 @@ func captureLogs() {
 		}
 		ctrl.SetLogger(zap.New(zap.WriteTo(out), zap.UseDevMode(true)))
 	})
+}
+
+// RunTargetIndex runs only the TargetIndex controller against env until the
+// test binary exits: for suites that test the admission policies with
+// ExternalSecrets whose status they write themselves (testenv.SetSynced).
+func RunTargetIndex(env *testenv.Env) error {
+	captureLogs()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: new(true)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := (&targetindex.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() { _ = mgr.Start(context.Background()) }()
+	return nil
 }
