@@ -31,6 +31,10 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		regexp.MustCompile(`checkout\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
 		regexp.MustCompile(`payments\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
 		regexp.MustCompile(`postgres://payments:demo-password-1@db\.payments\.svc:5432/payments`),
+		// The Deployment from Git: Pods admitted on versions, one rollout pinned to the new one.
+		regexp.MustCompile(`web-[a-z0-9]+-[a-z0-9]+\s+(db-credentials-[a-z0-9]{10})\s+(db-credentials-[a-z0-9]{10})\s+Pending`),
+		regexp.MustCompile(`web-[a-z0-9]+\s+2\s+db-credentials-[a-z0-9]{10}\s+`),
+		regexp.MustCompile(`\(kubectl diff: no differences\)`),
 		regexp.MustCompile(`vaultferry_externalsecret_ready\{name="db-credentials",namespace="payments",reason="Synced"\} 1`),
 		regexp.MustCompile(`vaultferry_externalsecret_versions\{name="db-credentials",namespace="payments"\} 2`),
 		regexp.MustCompile(`vaultferry_sync_total\{name="stripe",namespace="checkout",result="Synced"\} 1`),

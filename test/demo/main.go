@@ -38,7 +38,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	d := &demo{ctx: ctx, out: out}
 	step := func(title string) { fmt.Fprintf(out, "\n=== %s\n", title) }
 
-	step("Starting a local control plane (kube-apiserver + etcd) with the vaultferry CRDs")
+	step("Starting a local control plane (kube-apiserver, etcd, kube-controller-manager) with the vaultferry CRDs")
 	env, err := testenv.Start()
 	if err != nil {
 		return err
@@ -46,6 +46,15 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	defer func() { _ = env.Stop() }()
 	d.env = env
 	fmt.Fprintf(out, "kubeconfig: %s\n", env.Kubeconfig)
+	if err := env.StartControllerManager(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "kube-controller-manager runs: Deployments create ReplicaSets and Pods (no scheduler: Pods stay Pending, but they pass admission)")
+
+	step("Installing the stable-reference admission policies (config/admission; the chart does this on Kubernetes 1.36+)")
+	if err := d.kubectl("apply", "--server-side", "-f", testenv.StableReferencesPolicies()); err != nil {
+		return err
+	}
 
 	if _, err := os.Stat(binary); err != nil {
 		dir, err := os.MkdirTemp("", "vaultferry-demo-")
@@ -92,6 +101,18 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 		return err
 	}
 
+	step("A Deployment from Git names the stable target db-credentials (config/samples/gitops); its Pods get the current version at admission")
+	webManifest := filepath.Join(testenv.RepoRoot(), "config", "samples", "gitops", "web-deployment.yaml")
+	if err := d.kubectl("apply", "--server-side", "--field-manager=kustomize-controller", "-f", webManifest); err != nil {
+		return err
+	}
+	if err := d.waitForPods(current, 2); err != nil {
+		return err
+	}
+	if err := d.showWeb(); err != nil {
+		return err
+	}
+
 	step("Rotating the database password in the store, then asking for an immediate refresh")
 	patch := `[{"op":"replace","path":"/spec/provider/fake/data/0","value":{"key":"payments/db","version":"2","value":"{\"username\":\"payments\",\"password\":\"demo-password-2\",\"host\":\"db.payments.svc\"}"}}]`
 	if err := d.kubectl("patch", "secretstore", "-n", "payments", "payments-vault", "--type=json", "-p", patch); err != nil {
@@ -103,6 +124,26 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	if err := d.waitForNewVersion(current); err != nil {
 		return err
 	}
+	next, err := d.capture("get", "externalsecret", "-n", "payments", "db-credentials", "-o", "jsonpath={.status.currentSecretName}")
+	if err != nil {
+		return err
+	}
+	step("The Deployment rolled once: the operator pinned the new version on its pod template; the new ReplicaSet's Pods hold it, the old one's keep theirs")
+	if err := d.waitForPods(next, 1); err != nil {
+		return err
+	}
+	if err := d.showWeb(); err != nil {
+		return err
+	}
+	step("Re-applying the Git manifest, as Flux does at every interval: no drift, no rollout")
+	if err := d.kubectl("apply", "--server-side", "--field-manager=kustomize-controller", "--force-conflicts", "-f", webManifest); err != nil {
+		return err
+	}
+	if err := d.kubectl("diff", "--server-side", "--field-manager=kustomize-controller", "--force-conflicts", "-f", webManifest); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "(kubectl diff: no differences)")
+
 	step("Both versions exist: pods on the old one keep running; new pods get the new one")
 	if err := d.showVersions(); err != nil {
 		return err
@@ -157,6 +198,30 @@ func (d *demo) capture(args ...string) (string, error) {
 func (d *demo) showVersions() error {
 	return d.kubectl("get", "secrets", "-A", "-l", "vaultferry.io/managed=true", "-o",
 		`custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,EXTERNALSECRET:.metadata.labels.vaultferry\.io/external-secret,REVISION:.metadata.annotations.vaultferry\.io/revision,IMMUTABLE:.immutable`)
+}
+
+// showWeb lists the ReplicaSets of Deployment web with the version each pins
+// and the Secret each Pod holds.
+func (d *demo) showWeb() error {
+	if err := d.kubectl("get", "replicasets", "-n", "payments", "-l", "app=web", "--sort-by=.metadata.creationTimestamp", "-o",
+		`custom-columns=REPLICASET:.metadata.name,REVISION:.metadata.annotations.deployment\.kubernetes\.io/revision,PINNED:.spec.template.metadata.annotations.vaultferry\.io/version\.db-credentials,REPLICAS:.spec.replicas`); err != nil {
+		return err
+	}
+	return d.kubectl("get", "pods", "-n", "payments", "-l", "app=web", "--sort-by=.metadata.creationTimestamp", "-o",
+		`custom-columns=POD:.metadata.name,VOLUME-SECRET:.spec.volumes[0].secret.secretName,ENV-SECRET:.spec.containers[0].env[0].valueFrom.secretKeyRef.name,PHASE:.status.phase`)
+}
+
+// waitForPods waits until at least n Pods of web hold secret.
+func (d *demo) waitForPods(secret string, n int) error {
+	deadline := time.Now().Add(operator.Timeout)
+	for time.Now().Before(deadline) {
+		held, err := d.capture("get", "pods", "-n", "payments", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.spec.volumes[0].secret.secretName}{\"\\n\"}{end}")
+		if err == nil && strings.Count(held+"\n", secret+"\n") >= n {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("fewer than %d Pods of web hold %s within %v", n, secret, operator.Timeout)
 }
 
 func (d *demo) waitForNewVersion(old string) error {
