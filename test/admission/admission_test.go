@@ -1,14 +1,13 @@
 package admission
 
 import (
-	"strings"
-
 	"context"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/podrefs"

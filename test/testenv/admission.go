@@ -31,7 +31,7 @@ func StableReferencesPolicies() string {
 // are created.
 func (e *Env) InstallStableReferences(ctx context.Context) error {
 	if out, err := e.Kubectl(ctx, "apply", "--server-side", "-f", StableReferencesPolicies()); err != nil {
-		return fmt.Errorf("applying %s: %v: %s", StableReferencesPolicies(), err, out)
+		return fmt.Errorf("applying %s: %w: %s", StableReferencesPolicies(), err, out)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-"}}
 	if err := e.Client.Create(ctx, ns); err != nil {
@@ -105,7 +105,7 @@ func (e *Env) WaitIndexed(ctx context.Context, es *vfv1alpha1.ExternalSecret) er
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("TargetIndex of %s does not show ExternalSecret %s: %+v (read error %v), want %+v", es.Namespace, es.Name, got, err, want)
+			return fmt.Errorf("TargetIndex of %s does not show ExternalSecret %s: %+v (read error: %w), want %+v", es.Namespace, es.Name, got, err, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
