@@ -34,8 +34,10 @@ func TestPodsAreCreatedWhenThePoliciesCannotEvaluate(t *testing.T) {
 					Type: "object", XPreserveUnknownFields: ptr(true)}}}},
 		},
 	}
-	scheme := env.Scheme
-	_ = apiextensionsv1.AddToScheme(scheme)
+	scheme := testenv.Scheme() // not env.Scheme: the running TargetIndex controller reads it
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
 	c, err := client.New(env.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
