@@ -8,6 +8,7 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -121,5 +122,21 @@ func AssertNoLeak(t testing.TB, c client.Client, namespace string, values ...str
 		if strings.Contains(text, v) {
 			t.Errorf("secret value %q leaked into logs, events or conditions", v)
 		}
+	}
+}
+
+// WaitGone waits until obj no longer exists (its finalizers ran).
+func WaitGone(t testing.TB, c client.Client, obj client.Object) {
+	t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for {
+		err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still exists after %v (last error: %v)", obj.GetName(), Timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
