@@ -150,3 +150,13 @@ func getDeployment(t *testing.T, namespace, name string) *appsv1.Deployment {
 	}
 	return d
 }
+
+// Without the stable-reference policies installed the operator runs in
+// rewrite mode and says why.
+func TestOperatorLogsRewriteModeWithoutPolicies(t *testing.T) {
+	start(t)
+	want := "Stable references: rewrite mode: MutatingAdmissionPolicy vaultferry-stable-references is not installed"
+	if logs := operator.CapturedLogs(); !strings.Contains(logs, want) {
+		t.Errorf("operator log lacks %q", want)
+	}
+}

@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,5 +99,15 @@ func testenvRequire(t *testing.T) {
 	t.Helper()
 	if env == nil {
 		t.Skip("needs the test control plane")
+	}
+}
+
+// The operator says at start which mode it runs in: here the cluster serves
+// the policy API and the policies are installed.
+func TestOperatorLogsItsStableReferenceMode(t *testing.T) {
+	start(t)
+	want := "Stable references: admission mode: MutatingAdmissionPolicy vaultferry-stable-references resolves Pods naming a target"
+	if logs := operator.CapturedLogs(); !strings.Contains(logs, want) {
+		t.Errorf("operator log lacks %q", want)
 	}
 }
