@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/operator"
 )
@@ -159,4 +160,50 @@ func TestOperatorLogsRewriteModeWithoutPolicies(t *testing.T) {
 	if logs := operator.CapturedLogs(); !strings.Contains(logs, want) {
 		t.Errorf("operator log lacks %q", want)
 	}
+}
+
+// A version that only a pin names (a Deployment's old ReplicaSet, scaled to
+// zero, that `kubectl rollout undo` can return to) is kept, and pruned once
+// the ReplicaSet goes.
+func TestPinnedVersionsAreKept(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"k1"}`)...)
+	es := fixtures.ExternalSecret(ns, "app", fixtures.WithTarget("app-credentials"), fixtures.WithHistory(1))
+	operator.Create(t, env.Client, es)
+	v1 := synced(t, es, "").Status.CurrentSecretName
+
+	history := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1"},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: new(int32),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}, Annotations: map[string]string{podrefs.PinAnnotation("app-credentials"): v1}},
+				Spec:       podSpecUsing("app-credentials"),
+			},
+		},
+	}
+	operator.Create(t, env.Client, history)
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"k2"}`)...)
+	operator.ForceSync(t, env.Client, es)
+	v2 := synced(t, es, v1).Status.CurrentSecretName
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"k3"}`)...)
+	operator.ForceSync(t, env.Client, es)
+	v3 := synced(t, es, v2).Status.CurrentSecretName
+	operator.WaitFor(t, env.Client, es, "unpinned "+v2+" pruned", func(es *vfv1alpha1.ExternalSecret) bool {
+		_, kept := versions(t, ns, "app")[v2]
+		return !kept
+	})
+	if _, kept := versions(t, ns, "app")[v1]; !kept {
+		t.Fatalf("pinned version %s was pruned while ReplicaSet web-1 pins it", v1)
+	}
+
+	if err := env.Client.Delete(context.Background(), history); err != nil {
+		t.Fatal(err)
+	}
+	operator.WaitFor(t, env.Client, es, v1+" pruned once nothing pins it", func(es *vfv1alpha1.ExternalSecret) bool {
+		_, kept := versions(t, ns, "app")[v1]
+		return !kept && es.Status.CurrentSecretName == v3
+	})
 }
