@@ -293,3 +293,54 @@ func TestShadowedSecretServesUntilTheFirstVersion(t *testing.T) {
 	}
 	assertReferences(t, pod, wantReferences(everyReference(ns, base), base, current))
 }
+
+// Ephemeral containers cannot change once added: one that named a target
+// before it had a version (here: shadowed) keeps its reference, and adding
+// another later resolves only the new one.
+func TestEarlierEphemeralContainersAreLeftAsTheyAre(t *testing.T) {
+	policies(t)
+	ctx := context.Background()
+	ns := env.Namespace(t, nil)
+	es := fixtures.ExternalSecret(ns, "db", fixtures.WithTarget(base))
+	if err := env.Client.Create(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	es.Status.ShadowedSecret = base
+	if err := env.Client.Status().Update(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, es)
+	pod := fixtures.PodUsingSecrets(ns, "debug-me", "unrelated")
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	debug := func(name string) corev1.EphemeralContainer {
+		return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1",
+			EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: base}}}}}}
+	}
+	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{debug("first")}
+	if err := env.Client.SubResource("ephemeralcontainers").Update(ctx, pod); err != nil {
+		t.Fatalf("adding an ephemeral container while %s is shadowed: %v", base, err)
+	}
+
+	es.Status.ShadowedSecret = ""
+	if err := env.SetSynced(ctx, es, current); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, debug("second"))
+	if err := env.Client.SubResource("ephemeralcontainers").Update(ctx, pod); err != nil {
+		t.Fatalf("adding a second ephemeral container: %v", err)
+	}
+	got := &corev1.Pod{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	assertReferences(t, got, []podrefs.Reference{
+		{Path: "/volumes/0/secret/secretName", Name: "unrelated"},
+		{Path: "/ephemeralContainers/0/envFrom/0/secretRef/name", Name: base},
+		{Path: "/ephemeralContainers/1/envFrom/0/secretRef/name", Name: current},
+	})
+}
