@@ -344,3 +344,32 @@ func TestEarlierEphemeralContainersAreLeftAsTheyAre(t *testing.T) {
 		{Path: "/ephemeralContainers/1/envFrom/0/secretRef/name", Name: current},
 	})
 }
+
+// The TargetIndex is the operator's: edited or deleted, it is put back.
+func TestTargetIndexIsRestored(t *testing.T) {
+	policies(t)
+	ctx := context.Background()
+	ns := env.Namespace(t, nil)
+	es := syncedExternalSecret(t, ctx, ns)
+	key := client.ObjectKey{Namespace: ns, Name: vfv1alpha1.TargetIndexName}
+
+	index := &vfv1alpha1.TargetIndex{}
+	if err := env.Client.Get(ctx, key, index); err != nil {
+		t.Fatal(err)
+	}
+	index.Targets[base] = "unrelated"
+	if err := env.Client.Update(ctx, index); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, es)
+
+	if err := env.Client.Delete(ctx, index); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, es)
+	pod := everyReference(ns, base)
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	assertReferences(t, pod, wantReferences(everyReference(ns, base), base, current))
+}
