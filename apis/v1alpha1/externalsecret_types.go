@@ -272,10 +272,11 @@ type ExternalSecretStatus struct {
 
 	// ShadowedSecret names a Secret this operator did not write that already
 	// has target.name (for example one External Secrets Operator wrote
-	// before a migration). Until this ExternalSecret has a version, Pods
-	// naming target.name keep using that Secret instead of being refused;
-	// from the first version on they get the versions. The operator never
-	// changes or deletes it. Cleared at the first sync.
+	// before a migration), where the stable-reference admission policies are
+	// installed. Until this ExternalSecret has a version, Pods naming
+	// target.name keep using that Secret instead of being refused; from the
+	// first version on they get the versions. The operator never changes or
+	// deletes it. Cleared at the first sync.
 	// +optional
 	ShadowedSecret string `json:"shadowedSecret,omitempty"`
 

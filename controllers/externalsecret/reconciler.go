@@ -295,9 +295,9 @@ func (r *Reconciler) ownedVersions(ctx context.Context, es *vfv1alpha1.ExternalS
 // noteShadowedSecret records in status, until es has its first version,
 // whether a Secret the operator did not write has es's target name: the
 // admission policy then lets Pods keep using it meanwhile. One uncached read
-// per attempt, only before the first sync.
+// per attempt, only before the first sync and only where the policies are.
 func (r *Reconciler) noteShadowedSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret) error {
-	if es.Status.CurrentSecretName != "" || !es.IsImmutable() {
+	if !r.StableReferences || es.Status.CurrentSecretName != "" || !es.IsImmutable() {
 		return nil
 	}
 	existing := &corev1.Secret{}
