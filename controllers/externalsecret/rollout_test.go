@@ -56,10 +56,11 @@ func TestRolloutMovesTargetsAndRespectsUndo(t *testing.T) {
 	}
 	operator.WaitForEvent(t, env.Client, ns, "app", vfv1alpha1.RolloutReason)
 	operator.WaitForEvent(t, env.Client, ns, "web", vfv1alpha1.RolloutReason)
-	rolled := operator.Condition(synced(t, es, "").Status.Conditions, vfv1alpha1.RolledOutCondition)
-	if rolled == nil || rolled.Status != metav1.ConditionTrue {
-		t.Errorf("RolledOut condition = %+v", rolled)
-	}
+	// The condition is written with the status, after the workloads moved.
+	operator.WaitFor(t, env.Client, es, "RolledOut=True", func(es *vfv1alpha1.ExternalSecret) bool {
+		rolled := operator.Condition(es.Status.Conditions, vfv1alpha1.RolledOutCondition)
+		return rolled != nil && rolled.Status == metav1.ConditionTrue
+	})
 
 	// Undo (what `kubectl rollout undo` does to the template), then a sync
 	// with unchanged content: the undo stands.
