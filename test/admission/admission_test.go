@@ -241,18 +241,9 @@ func TestEphemeralContainersResolveToo(t *testing.T) {
 	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-		Name: "debug", Image: "registry.example/debug:1",
-		Env:     []corev1.EnvVar{{Name: "P", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: base}, Key: "password"}}}},
-		EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: base}}}},
-	}}}
-	if err := env.Client.SubResource("ephemeralcontainers").Update(ctx, pod); err != nil {
-		t.Fatalf("adding an ephemeral container naming %s: %v", base, err)
-	}
-	got := &corev1.Pod{}
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
-		t.Fatal(err)
-	}
+	debug := debugContainer("debug")
+	debug.Env = []corev1.EnvVar{{Name: "P", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: base}, Key: "password"}}}}
+	got := addEphemeralContainer(t, ctx, pod, debug)
 	assertReferences(t, got, []podrefs.Reference{
 		{Path: "/volumes/0/secret/secretName", Name: "unrelated"},
 		{Path: "/ephemeralContainers/0/env/0/valueFrom/secretKeyRef/name", Name: current},
@@ -266,15 +257,7 @@ func TestShadowedSecretServesUntilTheFirstVersion(t *testing.T) {
 	policies(t)
 	ctx := context.Background()
 	ns := env.Namespace(t, nil)
-	es := fixtures.ExternalSecret(ns, "db", fixtures.WithTarget(base))
-	if err := env.Client.Create(ctx, es); err != nil {
-		t.Fatal(err)
-	}
-	es.Status.ShadowedSecret = base
-	if err := env.Client.Status().Update(ctx, es); err != nil {
-		t.Fatal(err)
-	}
-	indexed(t, es)
+	es := shadowingExternalSecret(t, ctx, ns)
 	pod := everyReference(ns, base)
 	want := podrefs.SecretReferences(&pod.Spec)
 	if err := env.Client.Create(ctx, pod); err != nil {
@@ -301,43 +284,18 @@ func TestEarlierEphemeralContainersAreLeftAsTheyAre(t *testing.T) {
 	policies(t)
 	ctx := context.Background()
 	ns := env.Namespace(t, nil)
-	es := fixtures.ExternalSecret(ns, "db", fixtures.WithTarget(base))
-	if err := env.Client.Create(ctx, es); err != nil {
-		t.Fatal(err)
-	}
-	es.Status.ShadowedSecret = base
-	if err := env.Client.Status().Update(ctx, es); err != nil {
-		t.Fatal(err)
-	}
-	indexed(t, es)
+	es := shadowingExternalSecret(t, ctx, ns)
 	pod := fixtures.PodUsingSecrets(ns, "debug-me", "unrelated")
 	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	debug := func(name string) corev1.EphemeralContainer {
-		return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1",
-			EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: base}}}}}}
-	}
-	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{debug("first")}
-	if err := env.Client.SubResource("ephemeralcontainers").Update(ctx, pod); err != nil {
-		t.Fatalf("adding an ephemeral container while %s is shadowed: %v", base, err)
-	}
+	pod = addEphemeralContainer(t, ctx, pod, debugContainer("first")) // while the target is shadowed
 
 	es.Status.ShadowedSecret = ""
 	if err := env.SetSynced(ctx, es, current); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, debug("second"))
-	if err := env.Client.SubResource("ephemeralcontainers").Update(ctx, pod); err != nil {
-		t.Fatalf("adding a second ephemeral container: %v", err)
-	}
-	got := &corev1.Pod{}
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
-		t.Fatal(err)
-	}
+	got := addEphemeralContainer(t, ctx, pod, debugContainer("second"))
 	assertReferences(t, got, []podrefs.Reference{
 		{Path: "/volumes/0/secret/secretName", Name: "unrelated"},
 		{Path: "/ephemeralContainers/0/envFrom/0/secretRef/name", Name: base},
@@ -372,4 +330,44 @@ func TestTargetIndexIsRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertReferences(t, pod, wantReferences(everyReference(ns, base), base, current))
+}
+
+// shadowingExternalSecret creates ExternalSecret "db" with target base, not
+// synced, whose target name is held by a Secret vaultferry did not write.
+func shadowingExternalSecret(t *testing.T, ctx context.Context, namespace string) *vfv1alpha1.ExternalSecret {
+	t.Helper()
+	es := fixtures.ExternalSecret(namespace, "db", fixtures.WithTarget(base))
+	if err := env.Client.Create(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	es.Status.ShadowedSecret = base
+	if err := env.Client.Status().Update(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, es)
+	return es
+}
+
+// debugContainer is an ephemeral container taking its environment from base.
+func debugContainer(name string) corev1.EphemeralContainer {
+	return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1",
+		EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: base}}}}}}
+}
+
+// addEphemeralContainer adds c to pod as kubectl debug does and returns the
+// Pod as stored.
+func addEphemeralContainer(t *testing.T, ctx context.Context, pod *corev1.Pod, c corev1.EphemeralContainer) *corev1.Pod {
+	t.Helper()
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, c)
+	if err := env.Client.SubResource("ephemeralcontainers").Update(ctx, pod); err != nil {
+		t.Fatalf("adding ephemeral container %s: %v", c.Name, err)
+	}
+	got := &corev1.Pod{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -31,7 +31,7 @@ func TestPodsAreCreatedWhenThePoliciesCannotEvaluate(t *testing.T) {
 			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "probes", Singular: "probe", Kind: "Probe", ListKind: "ProbeList"},
 			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
 				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object", XPreserveUnknownFields: ptr(true)}}}},
+					Type: "object", XPreserveUnknownFields: new(true)}}}},
 		},
 	}
 	scheme := testenv.Scheme() // not env.Scheme: the running TargetIndex controller reads it

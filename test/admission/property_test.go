@@ -36,7 +36,7 @@ func (s shape) container(prefix string, i int) corev1.Container {
 		case 2:
 			e.ValueFrom = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}
 		default:
-			e.ValueFrom = &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: s.name()}, Key: "k", Optional: ptr(s.r.IntN(2) == 0)}}
+			e.ValueFrom = &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: s.name()}, Key: "k", Optional: new(s.r.IntN(2) == 0)}}
 		}
 		c.Env = append(c.Env, e)
 	}
@@ -88,8 +88,6 @@ func (s shape) pod(namespace string) *corev1.Pod {
 	}
 	return pod
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // namespaceWithTargets creates a namespace holding the ExternalSecrets every
 // shape is admitted against: synced, unsynced, mutable ones.

@@ -46,15 +46,6 @@ func helm(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func kubectl(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := env.Kubectl(context.Background(), args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 // applyDryRun sends manifests to the API server for full validation without persisting them.
 func applyDryRun(t *testing.T, manifests string) string {
 	t.Helper()
@@ -62,7 +53,7 @@ func applyDryRun(t *testing.T, manifests string) string {
 	if err := os.WriteFile(file, []byte(manifests), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return kubectl(t, "apply", "--dry-run=server", "-f", file)
+	return env.MustKubectl(t, "apply", "--dry-run=server", "-f", file)
 }
 
 func TestHelmLint(t *testing.T) {
@@ -79,8 +70,8 @@ func TestHelmLint(t *testing.T) {
 
 func TestHelmTemplateAppliesOnTheServer(t *testing.T) {
 	testenv.Require(t, env)
-	kubectl(t, "apply", "-f", filepath.Join("testdata", "monitoring-crds.yaml"))
-	kubectl(t, "create", "namespace", "vaultferry-render")
+	env.MustKubectl(t, "apply", "-f", filepath.Join("testdata", "monitoring-crds.yaml"))
+	env.MustKubectl(t, "create", "namespace", "vaultferry-render")
 	for name, values := range valueSets {
 		t.Run(name, func(t *testing.T) {
 			manifests := helm(t, append([]string{"template", "vaultferry", chartDir, "--namespace", "vaultferry-render", "--include-crds", "--kube-version", "1.37.2"}, values...)...)
@@ -131,16 +122,16 @@ func TestStableReferencePoliciesNeedTheAPI(t *testing.T) {
 func TestKustomizeConfigAppliesOnTheServer(t *testing.T) {
 	testenv.Require(t, env)
 	// A dry-run namespace is not there for the namespaced objects after it.
-	kubectl(t, "create", "namespace", "vaultferry-system")
-	out := applyDryRun(t, kubectl(t, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")))
+	env.MustKubectl(t, "create", "namespace", "vaultferry-system")
+	out := applyDryRun(t, env.MustKubectl(t, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")))
 	if !strings.Contains(out, "deployment.apps/vaultferry") {
 		t.Fatalf("config/default lacks the Deployment:\n%s", out)
 	}
 	// The samples need their namespaces to exist for a namespaced dry run.
 	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
-	kubectl(t, "apply", "-f", filepath.Join(samples, "00-namespaces.yaml"))
-	applyDryRun(t, kubectl(t, "kustomize", samples))
-	out = kubectl(t, "apply", "--dry-run=server", "-f", filepath.Join(samples, "providers"))
+	env.MustKubectl(t, "apply", "-f", filepath.Join(samples, "00-namespaces.yaml"))
+	applyDryRun(t, env.MustKubectl(t, "kustomize", samples))
+	out = env.MustKubectl(t, "apply", "--dry-run=server", "-f", filepath.Join(samples, "providers"))
 	for _, store := range []string{"vault-token", "vault-kubernetes", "vault-approle", "aws-keys", "aws-irsa", "azure-sp", "azure-workload-identity"} {
 		if !strings.Contains(out, "/"+store+" created") {
 			t.Errorf("provider sample %s not accepted:\n%s", store, out)
@@ -150,7 +141,7 @@ func TestKustomizeConfigAppliesOnTheServer(t *testing.T) {
 
 func TestHelmInstall(t *testing.T) {
 	testenv.Require(t, env)
-	kubectl(t, "apply", "-f", filepath.Join("testdata", "monitoring-crds.yaml"))
+	env.MustKubectl(t, "apply", "-f", filepath.Join("testdata", "monitoring-crds.yaml"))
 	helm(t, "install", "vaultferry", chartDir, "--kubeconfig", env.Kubeconfig,
 		"--namespace", "vaultferry-helm", "--create-namespace", "-f", allOptions)
 
@@ -182,7 +173,7 @@ func TestHelmInstall(t *testing.T) {
 	}
 	// The test API server (1.37) serves MutatingAdmissionPolicy: the chart installed the policies.
 	for _, kind := range []string{"mutatingadmissionpolicy", "mutatingadmissionpolicybinding", "validatingadmissionpolicy", "validatingadmissionpolicybinding"} {
-		kubectl(t, "get", kind, "vaultferry-stable-references")
+		env.MustKubectl(t, "get", kind, "vaultferry-stable-references")
 	}
 	status := helm(t, "status", "vaultferry", "--kubeconfig", env.Kubeconfig, "--namespace", "vaultferry-helm")
 	if !strings.Contains(status, "STATUS: deployed") {

@@ -92,7 +92,7 @@ func TestGitOpsManagedDeploymentUsesVersionsWithoutDrift(t *testing.T) {
 			// kubectl rollout undo returns to the exact previous version and
 			// stays there through the operator's rechecks and the tool's
 			// reconciliations.
-			kubectl(t, "-n", ns, "rollout", "undo", "deployment/web")
+			env.MustKubectl(t, "-n", ns, "rollout", "undo", "deployment/web")
 			waitPinned(t, ns, v1)
 			time.Sleep(3 * time.Second) // > batch window and in-use recheck: nothing may roll forward
 			reconcileLoop(t, tool.apply, tool.serverSide, manifest, ns, 2)

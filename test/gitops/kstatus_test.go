@@ -13,6 +13,7 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 // kstatusOf reads obj from the API server as it is served (unstructured,
@@ -36,7 +37,7 @@ func kstatusOf(t *testing.T, obj client.Object) status.Status {
 }
 
 func TestGitOpsHealthChecks(t *testing.T) {
-	testenvRequire(t)
+	testenv.Require(t, env)
 	ns := env.Namespace(t, nil)
 	healthy := fixtures.FakeStore(ns, "healthy", fixtures.FakeData("db", `{"password":"p"}`)...)
 	// Its credential Secret does not exist: a configuration mistake until
@@ -92,13 +93,6 @@ func TestGitOpsHealthChecks(t *testing.T) {
 	})
 	if got := kstatusOf(t, synced); got != status.CurrentStatus {
 		t.Errorf("after the edit synced: %s, want Current", got)
-	}
-}
-
-func testenvRequire(t *testing.T) {
-	t.Helper()
-	if env == nil {
-		t.Skip("needs the test control plane")
 	}
 }
 

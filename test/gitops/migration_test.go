@@ -53,7 +53,7 @@ func TestMigrationFromASecretOfTheSameName(t *testing.T) {
 	if !strings.Contains(warning.Note, "Secret db-credentials was not written by vaultferry") {
 		t.Errorf("ShadowedSecret event: %q", warning.Note)
 	}
-	kubectl(t, "-n", ns, "rollout", "restart", "deployment/web")
+	env.MustKubectl(t, "-n", ns, "rollout", "restart", "deployment/web")
 	rs = waitReplicaSets(t, ns, 2)
 	waitPodsHolding(t, rs[1], 1, v1)
 	waitPodsHolding(t, rs[0], 1, "db-credentials")

@@ -1,17 +1,13 @@
 package gitops
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/podrefs"
@@ -131,7 +127,7 @@ func TestUnsyncedTargetRefusesPodsUntilItSyncs(t *testing.T) {
 
 	fluxApply(t, newGitRepo(t).write("web.yaml", webManifest(ns)))
 	rs := waitReplicaSets(t, ns, 1)
-	refused := waitEvent(t, ns, rs[0].Name, "FailedCreate")
+	refused := operator.WaitForEvent(t, env.Client, ns, rs[0].Name, "FailedCreate")
 	for _, want := range []string{"ExternalSecret db", "no synced version yet", "Ready reason: NotFound"} {
 		if !strings.Contains(refused.Note, want) {
 			t.Errorf("FailedCreate event %q does not say %q", refused.Note, want)
@@ -142,24 +138,4 @@ func TestUnsyncedTargetRefusesPodsUntilItSyncs(t *testing.T) {
 	operator.ForceSync(t, env.Client, es)
 	v1 := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
 	waitPodsHolding(t, rs[0], 2, v1)
-}
-
-func waitEvent(t *testing.T, namespace, name, reason string) eventsv1.Event {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		list := &corev1.EventList{}
-		if err := env.Client.List(context.Background(), list, client.InNamespace(namespace)); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range list.Items {
-			if e.InvolvedObject.Name == name && e.Reason == reason {
-				return eventsv1.Event{Reason: e.Reason, Note: e.Message}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s event on %s", reason, name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

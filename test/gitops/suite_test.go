@@ -79,13 +79,13 @@ func (g gitRepo) write(name, manifest string) string {
 // fluxApply does what kustomize-controller does at each interval.
 func fluxApply(t *testing.T, manifest string) {
 	t.Helper()
-	kubectl(t, "apply", "--server-side", "--field-manager=kustomize-controller", "--force-conflicts", "-f", manifest)
+	env.MustKubectl(t, "apply", "--server-side", "--field-manager=kustomize-controller", "--force-conflicts", "-f", manifest)
 }
 
 // argoApply does what Argo CD's default sync does: a client-side apply.
 func argoApply(t *testing.T, manifest string) {
 	t.Helper()
-	kubectl(t, "apply", "-f", manifest)
+	env.MustKubectl(t, "apply", "-f", manifest)
 }
 
 // drift runs the tool's drift detection against the live objects and
@@ -106,15 +106,6 @@ func drift(t *testing.T, manifest string, serverSide bool) string {
 	}
 	t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
 	return ""
-}
-
-func kubectl(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := env.Kubectl(context.Background(), args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return out
 }
 
 // replicaSets lists the ReplicaSets of Deployment name, oldest revision first.

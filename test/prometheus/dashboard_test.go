@@ -126,21 +126,15 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	}
 	t.Cleanup(proc.Stop)
 	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
-	if out, err := env.Kubectl(ctx, "apply", "-k", samples); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	env.MustKubectl(t, "apply", "-k", samples)
 	failing := `{"apiVersion":"vaultferry.io/v1alpha1","kind":"ExternalSecret","metadata":{"name":"missing","namespace":"payments"},
 "spec":{"secretStoreRef":{"name":"payments-vault"},"data":[{"secretKey":"x","remoteRef":{"key":"payments/absent"}}]}}`
 	failingFile := filepath.Join(t.TempDir(), "failing.json")
 	if err := os.WriteFile(failingFile, []byte(failing), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := env.Kubectl(ctx, "apply", "-f", failingFile); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	if out, err := env.Kubectl(ctx, "wait", "--for=condition=Ready", "-n", "payments", "externalsecret/db-credentials", "--timeout=60s"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	env.MustKubectl(t, "apply", "-f", failingFile)
+	env.MustKubectl(t, "wait", "--for=condition=Ready", "-n", "payments", "externalsecret/db-credentials", "--timeout=60s")
 
 	prom := startPrometheus(t, strings.TrimPrefix(strings.TrimSuffix(proc.MetricsURL, "/metrics"), "http://"))
 	// Enough scrapes for rate() over 1m to have two samples of every series.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,6 +198,16 @@ func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(Assets(), "kubectl"), append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// MustKubectl is Kubectl that fails t when kubectl does, with its output.
+func (e *Env) MustKubectl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := e.Kubectl(context.Background(), args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
 // Namespace creates a fresh namespace for one test and deletes it afterwards
