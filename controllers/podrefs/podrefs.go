@@ -47,30 +47,28 @@ func SecretReferences(spec *corev1.PodSpec) []Reference {
 	for i, s := range spec.ImagePullSecrets {
 		add(s.Name, "/imagePullSecrets/%d/name", i)
 	}
-	containers := func(field string, env func(i int) ([]corev1.EnvVar, []corev1.EnvFromSource), n int) {
-		for i := range n {
-			vars, from := env(i)
-			for j, e := range vars {
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-					add(e.ValueFrom.SecretKeyRef.Name, "/%s/%d/env/%d/valueFrom/secretKeyRef/name", field, i, j)
-				}
+	// A container's path is /<field>/<index>; their env lists are alike.
+	env := func(container string, vars []corev1.EnvVar, from []corev1.EnvFromSource) {
+		for j, e := range vars {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				add(e.ValueFrom.SecretKeyRef.Name, "%s/env/%d/valueFrom/secretKeyRef/name", container, j)
 			}
-			for j, e := range from {
-				if e.SecretRef != nil {
-					add(e.SecretRef.Name, "/%s/%d/envFrom/%d/secretRef/name", field, i, j)
-				}
+		}
+		for j, e := range from {
+			if e.SecretRef != nil {
+				add(e.SecretRef.Name, "%s/envFrom/%d/secretRef/name", container, j)
 			}
 		}
 	}
-	containers("initContainers", func(i int) ([]corev1.EnvVar, []corev1.EnvFromSource) {
-		return spec.InitContainers[i].Env, spec.InitContainers[i].EnvFrom
-	}, len(spec.InitContainers))
-	containers("containers", func(i int) ([]corev1.EnvVar, []corev1.EnvFromSource) {
-		return spec.Containers[i].Env, spec.Containers[i].EnvFrom
-	}, len(spec.Containers))
-	containers("ephemeralContainers", func(i int) ([]corev1.EnvVar, []corev1.EnvFromSource) {
-		return spec.EphemeralContainers[i].Env, spec.EphemeralContainers[i].EnvFrom
-	}, len(spec.EphemeralContainers))
+	for i, c := range spec.InitContainers {
+		env(fmt.Sprintf("/initContainers/%d", i), c.Env, c.EnvFrom)
+	}
+	for i, c := range spec.Containers {
+		env(fmt.Sprintf("/containers/%d", i), c.Env, c.EnvFrom)
+	}
+	for i, c := range spec.EphemeralContainers {
+		env(fmt.Sprintf("/ephemeralContainers/%d", i), c.Env, c.EnvFrom)
+	}
 	return refs
 }
 
