@@ -261,15 +261,6 @@ type ExternalSecretStatus struct {
 	// +optional
 	Revision int64 `json:"revision,omitempty"`
 
-	// PinAnnotation is the pod annotation that pins a version of this
-	// ExternalSecret (vaultferry.io/version.<target.name>, shortened with a
-	// hash when the name is too long for an annotation key). Pods that name
-	// target.name get the pinned version at admission, or the current one
-	// without a pin; the operator writes the pin on the pod templates of the
-	// workloads it rolls. Set only for immutable targets.
-	// +optional
-	PinAnnotation string `json:"pinAnnotation,omitempty"`
-
 	// ShadowedSecret names a Secret this operator did not write that already
 	// has target.name (for example one External Secrets Operator wrote
 	// before a migration), where the stable-reference admission policies are

@@ -26,7 +26,6 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/controllers/internal/scope"
-	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -318,10 +317,6 @@ func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.S
 	now := metav1.NewTime(r.now())
 	es.Status.CurrentSecretName = current.Name
 	es.Status.Revision = revisionOf(current)
-	es.Status.PinAnnotation = ""
-	if es.IsImmutable() {
-		es.Status.PinAnnotation = podrefs.PinAnnotation(es.TargetBaseName())
-	}
 	if es.Status.ShadowedSecret != "" {
 		r.Events.Eventf(es, nil, corev1.EventTypeWarning, vfv1alpha1.ShadowedSecretReason, "Sync",
 			"Secret %s was not written by vaultferry: new Pods naming %s now get %s instead (where the stable-reference policies are installed); it is left as it is, delete it once nothing uses it",

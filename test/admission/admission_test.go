@@ -128,7 +128,7 @@ func TestPinSelectsTheVersion(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t, nil)
 	es := syncedExternalSecret(t, ctx, ns)
-	pin := es.Status.PinAnnotation
+	pin := podrefs.PinAnnotation(es.TargetBaseName())
 
 	cases := []struct {
 		name      string

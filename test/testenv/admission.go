@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
-	"github.com/vaultferry/vaultferry/controllers/podrefs"
 	"github.com/vaultferry/vaultferry/controllers/targetindex"
 	"github.com/vaultferry/vaultferry/test/fixtures"
 )
@@ -73,7 +72,6 @@ func (e *Env) probePolicies(ctx context.Context, namespace string) (mutated, ref
 func (e *Env) SetSynced(ctx context.Context, es *vfv1alpha1.ExternalSecret, versions ...string) error {
 	es.Status.CurrentSecretName = versions[0]
 	es.Status.Revision = int64(len(versions))
-	es.Status.PinAnnotation = podrefs.PinAnnotation(es.TargetBaseName())
 	es.Status.Versions = nil
 	for i, v := range versions {
 		es.Status.Versions = append(es.Status.Versions, vfv1alpha1.SecretVersion{Name: v, Hash: "test", Revision: int64(len(versions) - i), CreatedAt: metav1.Now()})
