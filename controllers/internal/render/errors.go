@@ -156,5 +156,11 @@ func problem(msg string) (string, bool) {
 // parseProblem is a parse error's message without the "template: " prefix.
 // Parse errors come from the template source alone, never from data.
 func parseProblem(err error) string {
-	return strings.TrimPrefix(err.Error(), "template: ")
+	msg := strings.TrimPrefix(err.Error(), "template: ")
+	if m := undefinedFunction.FindStringSubmatch(msg); m != nil {
+		msg += fmt.Sprintf(": %q is not in vaultferry's template functions (the README lists them)", m[1])
+	}
+	return msg
 }
+
+var undefinedFunction = regexp.MustCompile(`function "(\w+)" not defined$`)

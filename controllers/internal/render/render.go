@@ -94,11 +94,66 @@ func parseTemplate(b *budget, key, text string) (*template.Template, error) {
 		return nil, &Error{Key: key, Problem: parseProblem(err)}
 	}
 	for _, t := range tmpl.Templates() {
-		if t.Tree != nil && t.Root != nil {
-			instrument(t.Root, true) // a template invocation costs a step
+		if t.Tree == nil || t.Root == nil {
+			continue
 		}
+		if err := refuseFunctions(t.Root); err != nil {
+			return nil, &Error{Key: key, Problem: err.Error()}
+		}
+		instrument(t.Root, true) // a template invocation costs a step
 	}
 	return tmpl, nil
+}
+
+// refuseFunctions fails on the first refused function the template names,
+// even in a branch that would not run, so that the template is refused as
+// written rather than when its data takes that branch.
+func refuseFunctions(n parse.Node) error {
+	var found error
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		if found != nil || n == nil || reflect.ValueOf(n).IsNil() {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.IdentifierNode:
+			if reason, ok := refused[n.Ident]; ok {
+				found = &refusedError{name: n.Ident, reason: reason}
+			}
+		case *parse.ListNode:
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		}
+	}
+	walk(n)
+	return found
 }
 
 // instrument routes each range pipeline in list through rangeFunc, which

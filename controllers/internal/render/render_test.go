@@ -82,7 +82,7 @@ func TestErrorsNeverContainValues(t *testing.T) {
 		"index of a string with a string":  {`{{ index .password "x" }}`, "index: "},
 		"slice with bad indexes":           {`{{ slice .password 5 2 }}`, "slice: invalid slice index"},
 		"len of a number":                  {`{{ len (.json | fromJson).nested.n }}`, "len: len of type float64"},
-		"call":                             {`{{ call .password }}`, "call is not available"},
+		"call":                             {`{{ call .password }}`, `function "call" is not available`},
 		"missing key":                      {`{{ .passwrd }}`, `no value named "passwrd"; the values are named: json, number, password`},
 		"field of a string":                {`{{ .password.x }}`, "cannot read field x"},
 		"b64dec":                           {`{{ .password | b64dec }}`, "b64dec: input is not valid base64"},
