@@ -47,6 +47,8 @@ const (
 	InvalidSpecReason = "InvalidSpec"
 	// InvalidTemplateReason: the target template failed to parse or render.
 	InvalidTemplateReason = "InvalidTemplate"
+	// TemplateSourceNotFoundReason: a templateFrom ConfigMap, Secret or key does not exist (yet).
+	TemplateSourceNotFoundReason = "TemplateSourceNotFound"
 	// InvalidDataReason: the remote data cannot become a Secret (bad key, too large, not JSON).
 	InvalidDataReason = "InvalidData"
 	// TargetConflictReason: the target Secret name belongs to something else.

@@ -23,6 +23,16 @@ type ExternalSecretSpec struct {
 	// +optional
 	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 
+	// RefreshPolicy says when the remote data is read again: Periodic (the
+	// default) every refreshInterval and whenever the spec, the store or a
+	// templateFrom source changes; OnChange only when the spec or a
+	// templateFrom source changes; CreatedOnce once, when the ExternalSecret
+	// has no version yet (again only if its current version is deleted).
+	// The force-sync annotation fetches again under every policy.
+	// +kubebuilder:default=Periodic
+	// +optional
+	RefreshPolicy RefreshPolicy `json:"refreshPolicy,omitempty"`
+
 	// Target describes the Kubernetes Secret to write.
 	// +optional
 	Target ExternalSecretTarget `json:"target,omitempty"`
@@ -44,6 +54,19 @@ type ExternalSecretSpec struct {
 	// +optional
 	Rollout *Rollout `json:"rollout,omitempty"`
 }
+
+// RefreshPolicy says when an ExternalSecret fetches its remote data again.
+// +kubebuilder:validation:Enum=Periodic;OnChange;CreatedOnce
+type RefreshPolicy string
+
+const (
+	// RefreshPeriodic fetches every refreshInterval and on every change.
+	RefreshPeriodic RefreshPolicy = "Periodic"
+	// RefreshOnChange fetches only when the spec or a templateFrom source changes.
+	RefreshOnChange RefreshPolicy = "OnChange"
+	// RefreshCreatedOnce fetches only while there is no version.
+	RefreshCreatedOnce RefreshPolicy = "CreatedOnce"
+)
 
 // SecretStoreRef names a SecretStore in the ExternalSecret's namespace or a ClusterSecretStore.
 type SecretStoreRef struct {
@@ -123,14 +146,126 @@ type SecretTemplate struct {
 	Metadata TemplateMetadata `json:"metadata,omitempty"`
 
 	// Data maps Secret keys to Go text/template strings evaluated over the
-	// fetched values, for example "postgres://app:{{ .password }}@db". Functions:
-	// b64enc, b64dec, toJson, fromJson, upper, lower, trim, default, quote,
-	// and text/template's builtins except call. Rendering is bounded (100000
-	// steps, 1 MiB of output, 1s); errors never show the values.
-	// When set, only these keys are written.
+	// fetched values, for example "postgres://app:{{ .password }}@db".
+	// .previous holds the data of the version before the one being written
+	// ({{ get .previous "password" }}), for dual-key rotation; it is empty
+	// until there is such a version. The functions are sprig's string, list,
+	// dict, math, encoding, hashing, regex, semver and JSON/YAML functions
+	// and certificate and keystore helpers (the README lists them); nothing
+	// reads the environment, files, the network, the clock, a random source
+	// or the cluster. Rendering is bounded (100000 steps, 1 MiB of output,
+	// 1s); errors never show the values.
 	// +optional
 	Data map[string]string `json:"data,omitempty"`
+
+	// TemplateFrom adds templates kept in ConfigMaps or Secrets of the
+	// ExternalSecret's namespace, or given literally. A change to a source
+	// renders again. Keys from data win over keys from templateFrom.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	TemplateFrom []TemplateFrom `json:"templateFrom,omitempty"`
+
+	// MergePolicy says what else goes into the Secret once there are
+	// templates: Replace (the default) writes only the rendered keys, Merge
+	// also writes the fetched keys, the rendered ones winning.
+	// +kubebuilder:default=Replace
+	// +optional
+	MergePolicy MergePolicy `json:"mergePolicy,omitempty"`
 }
+
+// MergePolicy says whether fetched keys are written next to rendered ones.
+// +kubebuilder:validation:Enum=Replace;Merge
+type MergePolicy string
+
+const (
+	// MergeReplace writes only the rendered keys.
+	MergeReplace MergePolicy = "Replace"
+	// MergeMerge writes the fetched keys too, the rendered ones winning.
+	MergeMerge MergePolicy = "Merge"
+)
+
+// TemplateFrom is one source of templates: exactly one of configMap, secret
+// or literal.
+// +kubebuilder:validation:XValidation:rule="[has(self.configMap), has(self.secret), has(self.literal)].filter(x, x).size() == 1",message="a templateFrom entry sets exactly one of configMap, secret or literal"
+type TemplateFrom struct {
+	// ConfigMap holds templates, by key.
+	// +optional
+	ConfigMap *TemplateSourceRef `json:"configMap,omitempty"`
+	// Secret holds templates, by key. A ServiceAccount token Secret is refused.
+	// +optional
+	Secret *TemplateSourceRef `json:"secret,omitempty"`
+	// Literal is a template that renders to a YAML mapping of keys to
+	// values, as a KeysAndValues item does.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	Literal *string `json:"literal,omitempty"`
+	// Target is where the rendered keys go: Data (the default), Annotations
+	// or Labels of every version. Annotations and labels can change without
+	// a new version; they cannot set vaultferry.io/ keys or
+	// kubernetes.io/service-account.* annotations.
+	// +kubebuilder:default=Data
+	// +optional
+	Target TemplateTarget `json:"target,omitempty"`
+}
+
+// TemplateTarget is the part of the Secret a templateFrom entry renders.
+// +kubebuilder:validation:Enum=Data;Annotations;Labels
+type TemplateTarget string
+
+const (
+	// TemplateTargetData renders Secret data.
+	TemplateTargetData TemplateTarget = "Data"
+	// TemplateTargetAnnotations renders annotations.
+	TemplateTargetAnnotations TemplateTarget = "Annotations"
+	// TemplateTargetLabels renders labels.
+	TemplateTargetLabels TemplateTarget = "Labels"
+)
+
+// TemplateSourceRef names a ConfigMap or Secret in the ExternalSecret's own
+// namespace and the keys of it that hold templates.
+// +kubebuilder:validation:XValidation:rule="!has(self.__namespace__)",message="templateFrom reads only from the ExternalSecret's own namespace: remove namespace"
+type TemplateSourceRef struct {
+	// Name of the ConfigMap or Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Namespace is not supported: templates come from the ExternalSecret's
+	// own namespace. It exists to be refused with a clear message.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Items are the keys that hold templates.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	Items []TemplateSourceItem `json:"items"`
+}
+
+// TemplateSourceItem is one key of a template source.
+type TemplateSourceItem struct {
+	// Key in the ConfigMap or Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+	// TemplateAs says how the value is used: Values (the default) renders
+	// it as the template of the same key; KeysAndValues renders it to a
+	// YAML mapping whose keys and values are written.
+	// +kubebuilder:default=Values
+	// +optional
+	TemplateAs TemplateScope `json:"templateAs,omitempty"`
+}
+
+// TemplateScope says how a template source item is rendered.
+// +kubebuilder:validation:Enum=Values;KeysAndValues
+type TemplateScope string
+
+const (
+	// TemplateScopeValues renders the item as the template of its own key.
+	TemplateScopeValues TemplateScope = "Values"
+	// TemplateScopeKeysAndValues renders the item to a YAML mapping of keys to values.
+	TemplateScopeKeysAndValues TemplateScope = "KeysAndValues"
+)
 
 // TemplateMetadata is extra metadata for the written Secrets. Keys under
 // vaultferry.io/ belong to the operator, and the kubernetes.io/service-account.*
@@ -195,7 +330,30 @@ type RemoteRef struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_+=.@,:-]*$`
 	// +kubebuilder:validation:XValidation:rule="!self.contains('..')",message="remoteRef.version cannot contain '..'"
 	Version string `json:"version,omitempty"`
+
+	// DecodingStrategy decodes values stored encoded in the vault: None (the
+	// default), Base64, Base64URL, or Auto (Base64, then Base64URL, else the
+	// value as it is; a value that happens to be valid base64 is decoded).
+	// With dataFrom.extract it applies to every field.
+	// +kubebuilder:default=None
+	// +optional
+	DecodingStrategy DecodingStrategy `json:"decodingStrategy,omitempty"`
 }
+
+// DecodingStrategy says how a fetched value is decoded.
+// +kubebuilder:validation:Enum=None;Base64;Base64URL;Auto
+type DecodingStrategy string
+
+const (
+	// DecodeNone keeps the value as it is.
+	DecodeNone DecodingStrategy = "None"
+	// DecodeBase64 decodes standard base64 (padding optional).
+	DecodeBase64 DecodingStrategy = "Base64"
+	// DecodeBase64URL decodes URL-safe base64 (padding optional).
+	DecodeBase64URL DecodingStrategy = "Base64URL"
+	// DecodeAuto tries Base64, then Base64URL, and keeps the value otherwise.
+	DecodeAuto DecodingStrategy = "Auto"
+)
 
 // ExternalSecretDataFrom copies many values at once.
 type ExternalSecretDataFrom struct {
@@ -284,6 +442,12 @@ type ExternalSecretStatus struct {
 	// through; a change of the store's spec triggers a refresh.
 	// +optional
 	StoreGeneration int64 `json:"storeGeneration,omitempty"`
+
+	// TemplateSources are the resourceVersions of the templateFrom
+	// ConfigMaps and Secrets the last sync rendered, by "<Kind>/<name>": a
+	// change of one renders again.
+	// +optional
+	TemplateSources map[string]string `json:"templateSources,omitempty"`
 
 	// RolloutRevision is the revision last rolled out to the rollout targets.
 	// Workloads are rolled only when the current revision moves past it (or

@@ -21,8 +21,20 @@ func (es *ExternalSecret) IsImmutable() bool {
 	return es.Spec.Target.Immutable == nil || *es.Spec.Target.Immutable
 }
 
-// RefreshEvery is the refresh interval; 0 means fetch once.
+// Refresh is the refresh policy, defaulted.
+func (es *ExternalSecret) Refresh() RefreshPolicy {
+	if es.Spec.RefreshPolicy == "" {
+		return RefreshPeriodic
+	}
+	return es.Spec.RefreshPolicy
+}
+
+// RefreshEvery is the refresh interval; 0 means no periodic refresh (an
+// interval of 0, or a policy other than Periodic).
 func (es *ExternalSecret) RefreshEvery() time.Duration {
+	if es.Refresh() != RefreshPeriodic {
+		return 0
+	}
 	if es.Spec.RefreshInterval == nil {
 		return DefaultRefreshInterval
 	}

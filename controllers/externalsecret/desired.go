@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
-	"github.com/vaultferry/vaultferry/controllers/internal/render"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 )
 
@@ -32,18 +31,19 @@ type fetched struct {
 // desiredSecret computes the Secret version for es from the fetched values.
 // It does no I/O; the revision annotation is stamped by apply. ctx bounds the
 // template rendering (see render.Limits), the only clock it depends on.
-func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetched, hashKey []byte) (*corev1.Secret, error) {
-	data, secretType, err := secretContent(ctx, es, in.Data)
+func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetched, sources templateSources, prior priorVersions, hashKey []byte) (*corev1.Secret, error) {
+	content, secretType, err := secretContent(ctx, es, in.Data, sources, prior)
 	if err != nil {
 		return nil, err
 	}
+	data := content.data
 	hash := contentHash(hashKey, versionOwner{es.Namespace, es.Name}, secretType, data)
 
 	name := shortenBase(es.TargetBaseName())
 	if es.IsImmutable() {
 		name = versionedName(es.TargetBaseName(), hash)
 	}
-	labels, annotations := map[string]string{}, map[string]string{}
+	labels, annotations := content.labels, content.annotations
 	if t := es.Spec.Target.Template; t != nil {
 		maps.Copy(labels, t.Metadata.Labels)
 		maps.Copy(annotations, t.Metadata.Annotations)
@@ -73,37 +73,37 @@ func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetche
 	return s, nil
 }
 
-// secretContent renders the target template, or passes the fetched data
-// through when the template has no data, and checks every key.
-func secretContent(ctx context.Context, es *vfv1alpha1.ExternalSecret, values map[string][]byte) (map[string][]byte, corev1.SecretType, error) {
+// secretContent renders the target templates, or passes the fetched data
+// through when there are none, and checks every key.
+func secretContent(ctx context.Context, es *vfv1alpha1.ExternalSecret, values map[string][]byte, sources templateSources, prior priorVersions) (rendered, corev1.SecretType, error) {
 	secretType := corev1.SecretTypeOpaque
-	data := values
+	content := rendered{data: values, labels: map[string]string{}, annotations: map[string]string{}}
 	if t := es.Spec.Target.Template; t != nil {
 		if err := checkTemplateSafety(t); err != nil {
-			return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidSpecReason, err)
+			return rendered{}, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidSpecReason, err)
 		}
 		if t.Type != "" {
 			secretType = t.Type
 		}
-		if len(t.Data) > 0 {
-			rendered, err := renderTemplates(ctx, t.Data, values)
-			if err != nil {
-				return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidTemplateReason, err)
+		if len(t.Data) > 0 || len(t.TemplateFrom) > 0 {
+			var err error
+			if content, err = renderContent(ctx, es, values, sources, prior); err != nil {
+				return rendered{}, "", err
 			}
-			data = rendered
 		}
 	}
+	data := content.data
 	for key := range data {
 		if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
-			return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
+			return rendered{}, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
 				fmt.Errorf("secret key %q is not valid: %s", key, errs[0]))
 		}
 	}
 	if len(data) == 0 {
-		return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
+		return rendered{}, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
 			fmt.Errorf("the ExternalSecret produced no data: check data, dataFrom and target.template.data"))
 	}
-	return data, secretType, nil
+	return content, secretType, nil
 }
 
 // allowedSecretTypes are the built-in Secret types a template may set;
@@ -135,16 +135,6 @@ func checkTemplateSafety(t *vfv1alpha1.SecretTemplate) error {
 		}
 	}
 	return nil
-}
-
-// renderTemplates executes the target templates with the fetched values as
-// their data ({{ .password }}).
-func renderTemplates(ctx context.Context, templates map[string]string, values map[string][]byte) (map[string][]byte, error) {
-	vars := make(map[string]any, len(values))
-	for k, v := range values {
-		vars[k] = string(v)
-	}
-	return render.Render(ctx, templates, vars, render.DefaultLimits)
 }
 
 func ownerReference(es *vfv1alpha1.ExternalSecret) metav1.OwnerReference {

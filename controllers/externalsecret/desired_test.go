@@ -83,7 +83,7 @@ func TestDesiredSecret(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := desiredSecret(context.Background(), tc.es, fetched{Data: values}, testKey)
+			got, err := desiredSecret(context.Background(), tc.es, fetched{Data: values}, templateSources{}, priorVersions{}, testKey)
 			if tc.reason != "" {
 				var re *requeue.Error
 				if !errors.As(err, &re) || re.Reason != tc.reason || re.Kind != requeue.Stall {

@@ -148,7 +148,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	want, err := desiredSecret(ctx, es, data, r.HashKey)
+	sources, err := r.readTemplateSources(ctx, es)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	want, err := desiredSecret(ctx, es, data, sources, priorVersionsOf(es, owned), r.HashKey)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -158,6 +162,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	r.markSynced(es, current)
 	es.Status.StoreGeneration = store.store.GetGeneration()
+	es.Status.TemplateSources = sources.versions
 	run.expiresAt = data.ExpiresAt
 	if forced {
 		// force-sync rolls the current version out again
