@@ -137,11 +137,18 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	sources, err := externalsecret.NewTemplateSourceCache(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper(), cfg.WatchNamespaces...)
+	if err != nil {
+		return fmt.Errorf("creating the template source cache: %w", err)
+	}
+	if err := mgr.Add(sources); err != nil {
+		return err
+	}
 	es := &externalsecret.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clients: clients, HashKey: hashKey,
 		Events: events, Metrics: syncMetrics, StoreWait: cfg.StoreWait, InUseRecheck: cfg.InUseRecheck,
 		DisableClusterStores: cfg.DisableClusterStores, Scope: cfg.WatchLabelSelector, MinRefreshInterval: cfg.MinRefreshInterval,
-		StableReferences: pinning, RolloutBatchWindow: cfg.RolloutBatchWindow,
+		StableReferences: pinning, RolloutBatchWindow: cfg.RolloutBatchWindow, TemplateSources: sources,
 	}
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)

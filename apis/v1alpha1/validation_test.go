@@ -62,8 +62,12 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 	testenv.Require(t, env)
 	ns := env.Namespace(t, nil)
 	for name, doc := range map[string]string{
-		"SecretStore with Vault token auth":                                          validVaultStore,
-		"ClusterSecretStore with conditions":                                         validClusterStore,
+		"SecretStore with Vault token auth":  validVaultStore,
+		"ClusterSecretStore with conditions": validClusterStore,
+		"ExternalSecret with templateFrom, mergePolicy, refreshPolicy and decodingStrategy": strings.Replace(strings.Replace(
+			withTemplate(`{mergePolicy: Merge, templateFrom: [{configMap: {name: tpl, items: [{key: a}, {key: b, templateAs: KeysAndValues}]}}, `+
+				`{secret: {name: tpl, items: [{key: c}]}, target: Annotations}, {literal: "x: y", target: Labels}]}`),
+			"spec:\n", "spec:\n  refreshPolicy: OnChange\n", 1), "property: password}", "property: password, decodingStrategy: Auto}", 1),
 		"ExternalSecret with target and history":                                     validExternalSecret,
 		"SecretStore with the fake provider":                                         storeWith(`fake: {data: [{key: k, value: v, version: "1"}]}`),
 		"SecretStore with Azure workload identity":                                   storeWith(`azurekv: {vaultUrl: "https://kv.vault.azure.net", authType: WorkloadIdentity, serviceAccountRef: {name: app}}`),
@@ -199,6 +203,42 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		"template label of the operator": {
 			withTemplate(`{metadata: {labels: {vaultferry.io/external-secret: other}}}`),
 			"template labels cannot set vaultferry.io/ keys",
+		},
+		"templateFrom ConfigMap in another namespace": {
+			withTemplate(`{templateFrom: [{configMap: {name: tpl, namespace: other, items: [{key: k}]}}]}`),
+			"templateFrom reads only from the ExternalSecret's own namespace: remove namespace",
+		},
+		"templateFrom Secret in another namespace": {
+			withTemplate(`{templateFrom: [{secret: {name: tpl, namespace: kube-system, items: [{key: k}]}}]}`),
+			"templateFrom reads only from the ExternalSecret's own namespace: remove namespace",
+		},
+		"templateFrom entry with two sources": {
+			withTemplate(`{templateFrom: [{configMap: {name: tpl, items: [{key: k}]}, literal: "a: b"}]}`),
+			"a templateFrom entry sets exactly one of configMap, secret or literal",
+		},
+		"templateFrom entry with no source": {
+			withTemplate(`{templateFrom: [{target: Labels}]}`),
+			"a templateFrom entry sets exactly one of configMap, secret or literal",
+		},
+		"templateFrom with an unknown target": {
+			withTemplate(`{templateFrom: [{literal: "a: b", target: Spec}]}`),
+			"spec.target.template.templateFrom[0].target",
+		},
+		"templateFrom with an unknown templateAs": {
+			withTemplate(`{templateFrom: [{configMap: {name: tpl, items: [{key: k, templateAs: Keys}]}}]}`),
+			"templateAs",
+		},
+		"unknown mergePolicy": {
+			withTemplate(`{mergePolicy: Append, data: {a: b}}`),
+			"spec.target.template.mergePolicy",
+		},
+		"unknown refreshPolicy": {
+			strings.Replace(validExternalSecret, "spec:\n", "spec:\n  refreshPolicy: Always\n", 1),
+			"spec.refreshPolicy",
+		},
+		"unknown decodingStrategy": {
+			strings.Replace(validExternalSecret, "property: password}", "property: password, decodingStrategy: Hex}", 1),
+			"decodingStrategy",
 		},
 		"remote version climbing a path": {
 			strings.Replace(validExternalSecret, "property: password}", "property: password, version: ..}", 1),

@@ -410,6 +410,13 @@ func (in *ExternalSecretStatus) DeepCopyInto(out *ExternalSecretStatus) {
 		in, out := &in.RefreshTime, &out.RefreshTime
 		*out = (*in).DeepCopy()
 	}
+	if in.TemplateSources != nil {
+		in, out := &in.TemplateSources, &out.TemplateSources
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

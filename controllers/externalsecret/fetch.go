@@ -1,7 +1,9 @@
 package externalsecret
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"math"
@@ -106,6 +108,11 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		if err != nil {
 			return fetched{}, classify(fmt.Errorf("extracting remote key %q: %w", from.Extract.Key, err))
 		}
+		for field, value := range fields {
+			if fields[field], err = decode(value, from.Extract.DecodingStrategy); err != nil {
+				return fetched{}, decodeError(from.Extract.Key, field)
+			}
+		}
 		maps.Copy(out.Data, fields)
 	}
 	for _, d := range es.Spec.Data {
@@ -118,6 +125,9 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 			if value, err = providers.Property(s.Value, d.RemoteRef.Property); err != nil {
 				return fetched{}, classify(fmt.Errorf("property %q of remote key %q: %w", d.RemoteRef.Property, d.RemoteRef.Key, err))
 			}
+		}
+		if value, err = decode(value, d.RemoteRef.DecodingStrategy); err != nil {
+			return fetched{}, decodeError(d.RemoteRef.Key, d.SecretKey)
 		}
 		out.Data[d.SecretKey] = value
 	}
@@ -142,6 +152,37 @@ func (s *resolvedStore) checkRef(remote vfv1alpha1.RemoteRef) (providers.Ref, er
 		return providers.Ref{}, err
 	}
 	return ref, nil
+}
+
+// decode applies a decodingStrategy to a fetched value. Padding is
+// optional, as vaults store base64 both ways.
+func decode(value []byte, strategy vfv1alpha1.DecodingStrategy) ([]byte, error) {
+	try := func(enc *base64.Encoding) ([]byte, error) {
+		trimmed := bytes.TrimRight(bytes.TrimSpace(value), "=")
+		out := make([]byte, enc.DecodedLen(len(trimmed)))
+		n, err := enc.Decode(out, trimmed)
+		return out[:n], err
+	}
+	switch strategy {
+	case vfv1alpha1.DecodeBase64:
+		return try(base64.RawStdEncoding)
+	case vfv1alpha1.DecodeBase64URL:
+		return try(base64.RawURLEncoding)
+	case vfv1alpha1.DecodeAuto:
+		if out, err := try(base64.RawStdEncoding); err == nil {
+			return out, nil
+		}
+		if out, err := try(base64.RawURLEncoding); err == nil {
+			return out, nil
+		}
+	}
+	return value, nil
+}
+
+// decodeError says which value did not decode, never what it holds.
+func decodeError(remoteKey, secretKey string) error {
+	return requeue.New(requeue.Stall, vfv1alpha1.InvalidDataReason,
+		fmt.Errorf("the value of remote key %q for Secret key %q is not valid for its decodingStrategy", remoteKey, secretKey))
 }
 
 func classify(err error) error {

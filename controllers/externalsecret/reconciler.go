@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -84,6 +86,10 @@ type Reconciler struct {
 	// installed: rollouts pin versions on pod templates instead of only
 	// rewriting references to older versions.
 	StableReferences bool
+	// TemplateSources reads the metadata of ConfigMaps and Secrets that
+	// templateFrom names (see NewTemplateSourceCache); nil: changes of
+	// template sources are not watched.
+	TemplateSources cache.Cache
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -97,6 +103,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=vaultferry.io,resources=externalsecrets/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile loads an ExternalSecret, fetches its data when a refresh is due,
@@ -135,6 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	if !r.refreshDue(ctx, es, owned) {
+		acknowledgeSpec(es)
 		return r.rolloutAndCollect(ctx, es, owned)
 	}
 
@@ -200,11 +208,12 @@ type syncRun struct {
 // without fetching: an API-server problem must not add load on the vault.
 func (r *Reconciler) refreshDue(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) bool {
 	ready := apimeta.FindStatusCondition(es.Status.Conditions, vfv1alpha1.ReadyCondition)
+	policy := es.Refresh()
 	switch {
-	case es.Generation != es.Status.ObservedGeneration,
-		es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync,
+	case es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync,
 		es.Status.RefreshTime == nil,
-		findSecret(owned, es.Status.CurrentSecretName) == nil:
+		findSecret(owned, es.Status.CurrentSecretName) == nil,
+		policy != vfv1alpha1.RefreshCreatedOnce && es.Generation != es.Status.ObservedGeneration:
 		return true
 	case ready == nil || ready.Status != metav1.ConditionTrue:
 		if ready == nil || ready.Reason != vfv1alpha1.KubernetesAPIErrorReason {
@@ -214,7 +223,49 @@ func (r *Reconciler) refreshDue(ctx context.Context, es *vfv1alpha1.ExternalSecr
 			return true
 		}
 	}
-	return r.untilRefresh(ctx, es) <= 0 || r.storeChanged(ctx, es) || r.lostAdmission(ctx, es)
+	switch policy {
+	case vfv1alpha1.RefreshPeriodic:
+		return r.untilRefresh(ctx, es) <= 0 || r.storeChanged(ctx, es) || r.templateSourcesChanged(ctx, es) || r.lostAdmission(ctx, es)
+	case vfv1alpha1.RefreshOnChange:
+		return r.templateSourcesChanged(ctx, es) || r.lostAdmission(ctx, es)
+	default: // CreatedOnce
+		return r.lostAdmission(ctx, es)
+	}
+}
+
+// acknowledgeSpec records that a CreatedOnce ExternalSecret's spec change
+// was seen, and deliberately not fetched for: it keeps its version.
+func acknowledgeSpec(es *vfv1alpha1.ExternalSecret) {
+	if es.Refresh() != vfv1alpha1.RefreshCreatedOnce || es.Generation == es.Status.ObservedGeneration {
+		return
+	}
+	if ready := apimeta.FindStatusCondition(es.Status.Conditions, vfv1alpha1.ReadyCondition); ready != nil && ready.Status == metav1.ConditionTrue {
+		es.Status.ObservedGeneration = es.Generation
+		markReady(es)
+	}
+}
+
+// templateSourcesChanged reports whether a templateFrom ConfigMap or Secret
+// changed (or appeared, or went away) since the last sync rendered it.
+func (r *Reconciler) templateSourcesChanged(ctx context.Context, es *vfv1alpha1.ExternalSecret) bool {
+	if r.TemplateSources == nil {
+		return false
+	}
+	refs := sourceRefs(es)
+	if len(refs) != len(es.Status.TemplateSources) {
+		return true
+	}
+	for key := range refs {
+		kind, name, _ := strings.Cut(key, "/")
+		meta := templateSourceObject(kind)
+		if err := r.TemplateSources.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: name}, meta); err != nil {
+			return apierrors.IsNotFound(err) // gone: render again, to report it
+		}
+		if meta.ResourceVersion != es.Status.TemplateSources[key] {
+			return true
+		}
+	}
+	return false
 }
 
 // storeChanged reports whether the store's spec changed since the last sync

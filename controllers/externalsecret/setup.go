@@ -3,17 +3,24 @@ package externalsecret
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -34,6 +41,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &vfv1alpha1.ExternalSecret{}, templateSourceIndex,
+		func(o client.Object) []string { return slices.Collect(maps.Keys(sourceRefs(o.(*vfv1alpha1.ExternalSecret)))) }); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&vfv1alpha1.ExternalSecret{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -48,11 +59,65 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 			Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clusterStoreUsersIn),
 				builder.WithPredicates(predicate.LabelChangedPredicate{}))
 	}
+	if r.TemplateSources != nil {
+		for _, kind := range []string{"ConfigMap", "Secret"} {
+			b = b.WatchesRawSource(source.Kind(r.TemplateSources, templateSourceObject(kind),
+				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
+					return r.templateUsers(ctx, kind, o)
+				})))
+		}
+	}
 	return b.WithOptions(controller.Options{
 		MaxConcurrentReconciles: concurrency,
 		RateLimiter:             requeue.Backoff(),
 	}).
 		Complete(r)
+}
+
+// templateSourceIndex indexes ExternalSecrets by "<Kind>/<name>" of their templateFrom objects.
+const templateSourceIndex = ".spec.target.template.templateFrom"
+
+// templateUsers lists the ExternalSecrets whose templates come from o.
+func (r *Reconciler) templateUsers(ctx context.Context, kind string, o client.Object) []reconcile.Request {
+	list := &vfv1alpha1.ExternalSecretList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{templateSourceIndex: sourceKey(kind, o.GetName())}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ExternalSecrets of template source", "kind", kind, "name", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, es := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
+	}
+	return reqs
+}
+
+// templateSourceObject is an empty metadata-only object of a template source kind.
+func templateSourceObject(kind string) *metav1.PartialObjectMetadata {
+	o := &metav1.PartialObjectMetadata{}
+	o.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return o
+}
+
+// NewTemplateSourceCache builds the cache of template sources: the metadata
+// of every ConfigMap and Secret (in namespaces, when given), stripped to
+// name, namespace and resourceVersion, so that memory stays small while a
+// change of any templateFrom object is seen. The operator's main cache
+// holds only its own Secrets.
+func NewTemplateSourceCache(cfg *rest.Config, scheme *runtime.Scheme, mapper apimeta.RESTMapper, namespaces ...string) (cache.Cache, error) {
+	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultTransform: func(in any) (any, error) {
+		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
+			return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+				Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil
+		}
+		return in, nil
+	}}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return cache.New(cfg, opts)
 }
 
 // dependants lists the ExternalSecrets using a store.

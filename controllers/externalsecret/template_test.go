@@ -208,3 +208,28 @@ func TestTemplateFromAndMergePolicy(t *testing.T) {
 }
 
 var emptyMapsEqual = cmp.FilterValues(func(a, b map[string]string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Ignore())
+
+func TestDecodingStrategies(t *testing.T) {
+	cases := []struct {
+		strategy vfv1alpha1.DecodingStrategy
+		in, want string
+		fails    bool
+	}{
+		{"", "aGk+Pz8=", "aGk+Pz8=", false},
+		{vfv1alpha1.DecodeNone, "aGk+Pz8=", "aGk+Pz8=", false},
+		{vfv1alpha1.DecodeBase64, "aGk+Pz8=", "hi>??", false},
+		{vfv1alpha1.DecodeBase64, "aGk+Pz8", "hi>??", false},
+		{vfv1alpha1.DecodeBase64, "aGk-Pw", "", true},
+		{vfv1alpha1.DecodeBase64URL, "aGk-Pw", "hi>?", false},
+		{vfv1alpha1.DecodeBase64URL, "aGk+Pz8=", "", true},
+		{vfv1alpha1.DecodeAuto, "aGk+Pz8=", "hi>??", false},
+		{vfv1alpha1.DecodeAuto, "aGk-Pw==", "hi>?", false},
+		{vfv1alpha1.DecodeAuto, "not base64!", "not base64!", false},
+	}
+	for _, tc := range cases {
+		got, err := decode([]byte(tc.in), tc.strategy)
+		if (err != nil) != tc.fails || (!tc.fails && string(got) != tc.want) {
+			t.Errorf("%s %q: got %q, %v", tc.strategy, tc.in, got, err)
+		}
+	}
+}
