@@ -163,8 +163,8 @@ func TestRefreshPolicies(t *testing.T) {
 	once, onChange, periodic := newES("once", vfv1alpha1.RefreshCreatedOnce), newES("on-change", vfv1alpha1.RefreshOnChange), newES("periodic", "")
 
 	setStoreData(t, store, vfv1alpha1.FakeProviderData{Key: "db", Value: `{"password":"two"}`})
-	periodic = synced(t, periodic, periodic.Status.CurrentSecretName) // the baseline: the store change is fetched
-	time.Sleep(3 * time.Second)                                          // three refresh intervals
+	synced(t, periodic, periodic.Status.CurrentSecretName) // the baseline: the store change is fetched
+	time.Sleep(3 * time.Second)                            // three refresh intervals
 	for _, es := range []*vfv1alpha1.ExternalSecret{once, onChange} {
 		got := &vfv1alpha1.ExternalSecret{}
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(es), got); err != nil {

@@ -42,7 +42,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &vfv1alpha1.ExternalSecret{}, templateSourceIndex,
-		func(o client.Object) []string { return slices.Collect(maps.Keys(sourceRefs(o.(*vfv1alpha1.ExternalSecret)))) }); err != nil {
+		func(o client.Object) []string {
+			return slices.Collect(maps.Keys(sourceRefs(o.(*vfv1alpha1.ExternalSecret))))
+		}); err != nil {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
+	"errors"
 	"io"
 	"strings"
 
@@ -165,7 +166,7 @@ func pkcs12Key(name, p12, password string) (string, error) {
 }
 
 func pkcs12Error(name string, err error) error {
-	if err == pkcs12.ErrIncorrectPassword {
+	if errors.Is(err, pkcs12.ErrIncorrectPassword) {
 		return safeErrorf("%s: the password is not the archive's", name)
 	}
 	return safeErrorf("%s: the input is not a PKCS#12 archive this function can read", name)

@@ -72,14 +72,14 @@ var refused = map[string]string{
 	"mustToDate": readsClock, "unixEpoch": readsClock, "duration": readsClock, "durationRound": readsClock,
 	"randAlpha": readsRandom, "randAlphaNum": readsRandom, "randAscii": readsRandom, "randNumeric": readsRandom, "randBytes": readsRandom,
 	"randInt": readsRandom, "uuidv4": readsRandom, "shuffle": readsRandom, "encryptAES": readsRandom, "decryptAES": "it only makes sense with encryptAES, which is refused",
-	"bcrypt":        "it salts at random, so every sync would create a new version; hash with sha256sum or sha512sum",
-	"htpasswd":      "it uses bcrypt, which salts at random, so every sync would create a new version",
+	"bcrypt":         "it salts at random, so every sync would create a new version; hash with sha256sum or sha512sum",
+	"htpasswd":       "it uses bcrypt, which salts at random, so every sync would create a new version",
 	"derivePassword": "it is a password generator; generate passwords in the vault",
-	"genPrivateKey": generatesCrypto, "genCA": generatesCrypto, "genCAWithKey": generatesCrypto, "genSelfSignedCert": generatesCrypto,
+	"genPrivateKey":  generatesCrypto, "genCA": generatesCrypto, "genCAWithKey": generatesCrypto, "genSelfSignedCert": generatesCrypto,
 	"genSelfSignedCertWithKey": generatesCrypto, "genSignedCert": generatesCrypto, "genSignedCertWithKey": generatesCrypto, "buildCustomCert": generatesCrypto,
 	"getSecretKey": readsCluster, "lookup": readsCluster, "getSecret": readsCluster,
 	"osBase": dependsOnOS, "osClean": dependsOnOS, "osDir": dependsOnOS, "osExt": dependsOnOS, "osIsAbs": dependsOnOS,
-	"call": "templates cannot call functions held in data",
+	"call":    "templates cannot call functions held in data",
 	"include": "templates cannot include other templates by name; use template", "tpl": "templates cannot render strings from data as templates",
 }
 
@@ -122,11 +122,17 @@ func own(b *budget) map[string]any {
 			return "", safeErrorf("fail was called (its message is withheld: it could contain values)")
 		},
 
-		"replace":                    b.replace,
-		"regexReplaceAll":            func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
-		"mustRegexReplaceAll":        func(re, s, repl string) (string, error) { return b.regexReplace("mustRegexReplaceAll", re, s, repl, false) },
-		"regexReplaceAllLiteral":     func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAllLiteral", re, s, repl, true) },
-		"mustRegexReplaceAllLiteral": func(re, s, repl string) (string, error) { return b.regexReplace("mustRegexReplaceAllLiteral", re, s, repl, true) },
+		"replace":         b.replace,
+		"regexReplaceAll": func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
+		"mustRegexReplaceAll": func(re, s, repl string) (string, error) {
+			return b.regexReplace("mustRegexReplaceAll", re, s, repl, false)
+		},
+		"regexReplaceAllLiteral": func(re, s, repl string) (string, error) {
+			return b.regexReplace("regexReplaceAllLiteral", re, s, repl, true)
+		},
+		"mustRegexReplaceAllLiteral": func(re, s, repl string) (string, error) {
+			return b.regexReplace("mustRegexReplaceAllLiteral", re, s, repl, true)
+		},
 
 		"print":    fmt.Sprint,
 		"printf":   fmt.Sprintf,
@@ -135,20 +141,24 @@ func own(b *budget) map[string]any {
 		"js":       template.JSEscaper,
 		"urlquery": template.URLQueryEscaper,
 
-		"splitPEM":            splitPEM,
-		"filterPEM":           filterPEM,
-		"filterCertChain":     filterCertChain,
-		"certSANs":            certSANs,
-		"pkcs12cert":          func(p12 string) (string, error) { return pkcs12Cert("pkcs12cert", p12, "") },
-		"pkcs12certPass":      func(pass, p12 string) (string, error) { return pkcs12Cert("pkcs12certPass", p12, pass) },
-		"pkcs12key":           func(p12 string) (string, error) { return pkcs12Key("pkcs12key", p12, "") },
-		"pkcs12keyPass":       func(pass, p12 string) (string, error) { return pkcs12Key("pkcs12keyPass", p12, pass) },
-		"pemToPkcs12":         func(cert, key string) (string, error) { return pemToPkcs12("pemToPkcs12", cert+"\n"+key, "", false) },
-		"pemToPkcs12Pass":     func(cert, key, pass string) (string, error) { return pemToPkcs12("pemToPkcs12Pass", cert+"\n"+key, pass, true) },
-		"fullPemToPkcs12":     func(pemData string) (string, error) { return pemToPkcs12("fullPemToPkcs12", pemData, "", false) },
-		"fullPemToPkcs12Pass": func(pemData, pass string) (string, error) { return pemToPkcs12("fullPemToPkcs12Pass", pemData, pass, true) },
-		"jwkPublicKeyPem":     func(jwk string) (string, error) { return jwkToPEM("jwkPublicKeyPem", jwk, false) },
-		"jwkPrivateKeyPem":    func(jwk string) (string, error) { return jwkToPEM("jwkPrivateKeyPem", jwk, true) },
+		"splitPEM":        splitPEM,
+		"filterPEM":       filterPEM,
+		"filterCertChain": filterCertChain,
+		"certSANs":        certSANs,
+		"pkcs12cert":      func(p12 string) (string, error) { return pkcs12Cert("pkcs12cert", p12, "") },
+		"pkcs12certPass":  func(pass, p12 string) (string, error) { return pkcs12Cert("pkcs12certPass", p12, pass) },
+		"pkcs12key":       func(p12 string) (string, error) { return pkcs12Key("pkcs12key", p12, "") },
+		"pkcs12keyPass":   func(pass, p12 string) (string, error) { return pkcs12Key("pkcs12keyPass", p12, pass) },
+		"pemToPkcs12":     func(cert, key string) (string, error) { return pemToPkcs12("pemToPkcs12", cert+"\n"+key, "", false) },
+		"pemToPkcs12Pass": func(cert, key, pass string) (string, error) {
+			return pemToPkcs12("pemToPkcs12Pass", cert+"\n"+key, pass, true)
+		},
+		"fullPemToPkcs12": func(pemData string) (string, error) { return pemToPkcs12("fullPemToPkcs12", pemData, "", false) },
+		"fullPemToPkcs12Pass": func(pemData, pass string) (string, error) {
+			return pemToPkcs12("fullPemToPkcs12Pass", pemData, pass, true)
+		},
+		"jwkPublicKeyPem":  func(jwk string) (string, error) { return jwkToPEM("jwkPublicKeyPem", jwk, false) },
+		"jwkPrivateKeyPem": func(jwk string) (string, error) { return jwkToPEM("jwkPrivateKeyPem", jwk, true) },
 	}
 }
 

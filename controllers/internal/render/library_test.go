@@ -12,6 +12,8 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -107,22 +109,22 @@ func TestLibraryOutput(t *testing.T) {
 		"json": `{"b":2,"a":1,"c":{"z":1,"y":2}}`, "csv": "b,a,b,c", "version": "1.27.3"}
 	cases := map[string]string{
 		`{{ dict "auths" (dict .registry (dict "auth" (printf "%s:%s" .user .password | b64enc))) | toJson }}`: `{"auths":{"registry.example.com":{"auth":"YXBwOnMzY3IzdA=="}}}`,
-		`postgres://{{ .user }}:{{ .password | urlquery }}@{{ .host }}:5432/app?sslmode=require`:                 `postgres://app:s3cr3t@db.internal:5432/app?sslmode=require`,
-		`{{ .json | fromJson | keys | join "," }}`:                                                               `a,b,c`,
-		`{{ range (.json | fromJson | values) }}{{ . | toJson }};{{ end }}`:                                      `1;2;{"y":2,"z":1};`,
-		`{{ .json | fromJson | toYaml }}`:                                                                        "a: 1\nb: 2\nc:\n  \"y\": 2\n  z: 1\n",
-		`{{ (.json | fromJson | toYaml | fromYaml).c.z }}`:                                                       `1`,
-		`{{ .csv | splitList "," | uniq | sortAlpha | join "+" }}`:                                               `a+b+c`,
-		`{{ .password | sha256sum }}`:                                                                            `6ef6b8faa80f9a8b1e1a2b11e2bfa2a1ed0b9cb8a5f2a1d4bf2a6d81e8d3d1b4`,
-		`{{ .password | hexenc }} {{ .password | hexenc | hexdec }} {{ .password | b32enc }}`:                     `733363723374 s3cr3t OMZWG4RTOQ======`,
-		`{{ regexReplaceAll "(\\w+)\\.example\\.com" .registry "${1}.internal" }}`:                               `registry.internal`,
-		`{{ .registry | replace "." "-" | upper | trunc 8 }}`:                                                    `REGISTRY`,
-		`{{ semverCompare ">=1.27.0" .version }} {{ (semver .version).Minor }}`:                                  `true 27`,
-		`{{ .host | splitList "." | first }}-{{ add 1 2 | mul 3 }}`:                                              `db-9`,
-		`{{ pick (dict "a" 1 "b" 2) "b" | toJson }} {{ omit (dict "a" 1 "b" 2) "b" | toJson }}`:                  `{"b":2} {"a":1}`,
-		`{{ get (dict "a" "x") "missing" | default .user }}`:                                                     `app`,
-		`{{ "line1\nline2" | indent 2 }}`:                                                                        "  line1\n  line2",
-		`{{ .password | b64enc | b64dec }}`:                                                                      `s3cr3t`,
+		`postgres://{{ .user }}:{{ .password | urlquery }}@{{ .host }}:5432/app?sslmode=require`:               `postgres://app:s3cr3t@db.internal:5432/app?sslmode=require`,
+		`{{ .json | fromJson | keys | join "," }}`:                                                             `a,b,c`,
+		`{{ range (.json | fromJson | values) }}{{ . | toJson }};{{ end }}`:                                    `1;2;{"y":2,"z":1};`,
+		`{{ .json | fromJson | toYaml }}`:                                                                      "a: 1\nb: 2\nc:\n  \"y\": 2\n  z: 1\n",
+		`{{ (.json | fromJson | toYaml | fromYaml).c.z }}`:                                                     `1`,
+		`{{ .csv | splitList "," | uniq | sortAlpha | join "+" }}`:                                             `a+b+c`,
+		`{{ .password | sha256sum }}`:                                                                          `6ef6b8faa80f9a8b1e1a2b11e2bfa2a1ed0b9cb8a5f2a1d4bf2a6d81e8d3d1b4`,
+		`{{ .password | hexenc }} {{ .password | hexenc | hexdec }} {{ .password | b32enc }}`:                  `733363723374 s3cr3t OMZWG4RTOQ======`,
+		`{{ regexReplaceAll "(\\w+)\\.example\\.com" .registry "${1}.internal" }}`:                             `registry.internal`,
+		`{{ .registry | replace "." "-" | upper | trunc 8 }}`:                                                  `REGISTRY`,
+		`{{ semverCompare ">=1.27.0" .version }} {{ (semver .version).Minor }}`:                                `true 27`,
+		`{{ .host | splitList "." | first }}-{{ add 1 2 | mul 3 }}`:                                            `db-9`,
+		`{{ pick (dict "a" 1 "b" 2) "b" | toJson }} {{ omit (dict "a" 1 "b" 2) "b" | toJson }}`:                `{"b":2} {"a":1}`,
+		`{{ get (dict "a" "x") "missing" | default .user }}`:                                                   `app`,
+		`{{ "line1\nline2" | indent 2 }}`:                                                                      "  line1\n  line2",
+		`{{ .password | b64enc | b64dec }}`:                                                                    `s3cr3t`,
 	}
 	for tmpl, want := range cases {
 		got := renderOK(t, tmpl, data)
@@ -305,12 +307,12 @@ func TestCertificateAndKeystoreHelpers(t *testing.T) {
 
 	// Errors name the problem, never the input.
 	for tmpl, want := range map[string]string{
-		`{{ filterPEM "CERTIFICATE" .key }}`:  "no PEM block of the requested type",
-		`{{ filterCertChain "leaf" .key }}`:   "no PEM certificate",
+		`{{ filterPEM "CERTIFICATE" .key }}`:   "no PEM block of the requested type",
+		`{{ filterCertChain "leaf" .key }}`:    "no PEM certificate",
 		`{{ filterCertChain "other" .chain }}`: "leaf, intermediate or root",
-		`{{ pkcs12cert .key }}`:               "not a PKCS#12 archive",
-		`{{ pemToPkcs12 .cert .cert }}`:       "needs a private key",
-		`{{ jwkPublicKeyPem .key }}`:          "not a JSON Web Key",
+		`{{ pkcs12cert .key }}`:                "not a PKCS#12 archive",
+		`{{ pemToPkcs12 .cert .cert }}`:        "needs a private key",
+		`{{ jwkPublicKeyPem .key }}`:           "not a JSON Web Key",
 	} {
 		_, err := Render(context.Background(), map[string]string{"k": tmpl}, data, DefaultLimits)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "BEGIN") {
@@ -349,4 +351,23 @@ func FuzzLibrary(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The README's function table lists exactly the Catalog.
+func TestREADMEListsTheCatalog(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "<!-- template-functions:begin -->")
+	table, _, _ = strings.Cut(table, "<!-- template-functions:end -->")
+	for _, g := range Catalog {
+		want := "| " + g.Name + " | `" + strings.Join(g.Functions, "` `") + "` |"
+		if !strings.Contains(table, want) {
+			t.Errorf("README's function table lacks or differs for group %q: want the row\n%s", g.Name, want)
+		}
+	}
+	if rows := strings.Count(table, "\n|") - 2; rows != len(Catalog) {
+		t.Errorf("README's function table has %d groups, the Catalog %d", rows, len(Catalog))
+	}
 }
