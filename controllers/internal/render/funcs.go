@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
+	"sync"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
@@ -87,11 +89,28 @@ var refused = map[string]string{
 // one of the known refused functions.
 func RefusedReason(name string) string { return refused[name] }
 
+// budgeted are the functions of own that charge b while they build.
+func budgeted(b *budget) map[string]any {
+	return map[string]any{
+		"replace":         b.replace,
+		"regexReplaceAll": func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
+		"mustRegexReplaceAll": func(re, s, repl string) (string, error) {
+			return b.regexReplace("mustRegexReplaceAll", re, s, repl, false)
+		},
+		"regexReplaceAllLiteral": func(re, s, repl string) (string, error) {
+			return b.regexReplace("regexReplaceAllLiteral", re, s, repl, true)
+		},
+		"mustRegexReplaceAllLiteral": func(re, s, repl string) (string, error) {
+			return b.regexReplace("mustRegexReplaceAllLiteral", re, s, repl, true)
+		},
+	}
+}
+
 // own are the functions implemented here rather than taken from sprig:
 // sprig's versions return errors as output (b64dec, toJson), iterate maps in
 // random order (keys, values), compare in quadratic time (uniq), or do not
-// count what they build (replace, regexReplaceAll).
-func own(b *budget) map[string]any {
+// count what they build (replace, regexReplaceAll: see budgeted).
+var own = sync.OnceValue(func() map[string]any {
 	return map[string]any{
 		"b64enc": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
 		"b64dec": decoder("b64dec", "base64", base64.StdEncoding.DecodeString),
@@ -122,18 +141,6 @@ func own(b *budget) map[string]any {
 			return "", safeErrorf("fail was called (its message is withheld: it could contain values)")
 		},
 
-		"replace":         b.replace,
-		"regexReplaceAll": func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
-		"mustRegexReplaceAll": func(re, s, repl string) (string, error) {
-			return b.regexReplace("mustRegexReplaceAll", re, s, repl, false)
-		},
-		"regexReplaceAllLiteral": func(re, s, repl string) (string, error) {
-			return b.regexReplace("regexReplaceAllLiteral", re, s, repl, true)
-		},
-		"mustRegexReplaceAllLiteral": func(re, s, repl string) (string, error) {
-			return b.regexReplace("mustRegexReplaceAllLiteral", re, s, repl, true)
-		},
-
 		"print":    fmt.Sprint,
 		"printf":   fmt.Sprintf,
 		"println":  fmt.Sprintln,
@@ -160,36 +167,81 @@ func own(b *budget) map[string]any {
 		"jwkPublicKeyPem":  func(jwk string) (string, error) { return jwkToPEM("jwkPublicKeyPem", jwk, false) },
 		"jwkPrivateKeyPem": func(jwk string) (string, error) { return jwkToPEM("jwkPrivateKeyPem", jwk, true) },
 	}
-}
+})
 
-// library is the allow-listed function set bound to b, before metering.
-func library(b *budget) map[string]any {
-	sprigFuncs := sprig.TxtFuncMap()
-	mine := own(b)
-	lib := map[string]any{}
+// sprigFuncs is sprig's function map, built once: its functions keep no state.
+var sprigFuncs = sync.OnceValue(sprig.TxtFuncMap)
+
+// listed is the set of Catalog names.
+var listed = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
 	for _, g := range Catalog {
 		for _, name := range g.Functions {
-			if fn, ok := mine[name]; ok {
-				lib[name] = fn
-			} else if fn, ok := sprigFuncs[name]; ok {
-				lib[name] = fn
-			}
+			m[name] = true
 		}
 	}
-	return lib
+	return m
+})
+
+// libraryFunc is the allow-listed function name bound to b, before
+// metering; nil when there is none.
+func libraryFunc(b *budget, name string) any {
+	if !listed()[name] {
+		return nil
+	}
+	if fn, ok := budgeted(b)[name]; ok {
+		return fn
+	}
+	if fn, ok := own()[name]; ok {
+		return fn
+	}
+	return sprigFuncs()[name]
 }
 
-// funcs is the library bound to b: every function costs a step and the
-// length of what it returns, functions that can build much more than they
-// are given are refused up front when that would pass the budget, and the
-// refused functions and inserted instruments are added.
-func (b *budget) funcs() template.FuncMap {
+// knownFunctions are the names a template may mention: the Catalog, the
+// refused functions (refused with their reason after parsing) and the
+// instruments.
+var knownFunctions = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{stepFunc: true, rangeFunc: true}
+	maps.Copy(m, listed())
+	for name := range refused {
+		m[name] = true
+	}
+	return m
+})
+
+var word = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+// parseFuncs names, for parsing only, the known functions whose names
+// appear in text: execution gets the real, metered functions of the names
+// the parsed template uses (see funcsFor), so that a render neither copies
+// nor wraps two hundred functions.
+func parseFuncs(text string) template.FuncMap {
+	stub := func(...any) (string, error) { return "", nil }
+	m := template.FuncMap{stepFunc: stub, rangeFunc: stub}
+	for _, w := range word.FindAllString(text, -1) {
+		if knownFunctions()[w] {
+			m[w] = stub
+		}
+	}
+	return m
+}
+
+// funcsFor is the library bound to b for the names a template uses: every
+// function costs a step and the length of what it returns, functions that
+// can build much more than they are given are refused up front when that
+// would pass the budget, and the inserted instruments are added.
+func (b *budget) funcsFor(used map[string]bool) template.FuncMap {
 	m := template.FuncMap{}
-	for name, fn := range library(b) {
-		m[name] = b.metered(name, fn)
+	for name := range used {
+		if fn := libraryFunc(b, name); fn != nil {
+			m[name] = b.metered(name, fn)
+		}
 	}
 	for name, reason := range refused {
-		m[name] = func(...any) (string, error) { return "", &refusedError{name: name, reason: reason} }
+		if used[name] {
+			m[name] = func(...any) (string, error) { return "", &refusedError{name: name, reason: reason} }
+		}
 	}
 	m[stepFunc] = func() (string, error) { return "", b.step(0) }
 	m[rangeFunc] = b.rangeGuard

@@ -89,26 +89,27 @@ func renderOne(b *budget, key, text string, data map[string]any, names []string)
 // parseTemplate parses text and instruments every template body and range
 // body with a step, and every range pipeline with a guard.
 func parseTemplate(b *budget, key, text string) (*template.Template, error) {
-	tmpl, err := template.New(key).Option("missingkey=error").Funcs(b.funcs()).Parse(text)
+	tmpl, err := template.New(key).Option("missingkey=error").Funcs(parseFuncs(text)).Parse(text)
 	if err != nil {
 		return nil, &Error{Key: key, Problem: parseProblem(err)}
 	}
+	used := map[string]bool{}
 	for _, t := range tmpl.Templates() {
 		if t.Tree == nil || t.Root == nil {
 			continue
 		}
-		if err := refuseFunctions(t.Root); err != nil {
+		if err := functionsUsed(t.Root, used); err != nil {
 			return nil, &Error{Key: key, Problem: err.Error()}
 		}
 		instrument(t.Root, true) // a template invocation costs a step
 	}
-	return tmpl, nil
+	return tmpl.Funcs(b.funcsFor(used)), nil
 }
 
-// refuseFunctions fails on the first refused function the template names,
-// even in a branch that would not run, so that the template is refused as
-// written rather than when its data takes that branch.
-func refuseFunctions(n parse.Node) error {
+// functionsUsed adds the functions n names to used, and fails on the first
+// refused one, even in a branch that would not run, so that the template is
+// refused as written rather than when its data takes that branch.
+func functionsUsed(n parse.Node, used map[string]bool) error {
 	var found error
 	var walk func(parse.Node)
 	walk = func(n parse.Node) {
@@ -117,6 +118,7 @@ func refuseFunctions(n parse.Node) error {
 		}
 		switch n := n.(type) {
 		case *parse.IdentifierNode:
+			used[n.Ident] = true
 			if reason, ok := refused[n.Ident]; ok {
 				found = &refusedError{name: n.Ident, reason: reason}
 			}
