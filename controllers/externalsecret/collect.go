@@ -25,7 +25,7 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
 
 	result := r.nextRefresh(ctx, es)
-	candidates := pruneCandidates(es.Status.Versions, current, es.HistoryLimit(), es.MinRetention(), r.now())
+	candidates := pruneCandidates(es.Status.Versions, current, historyLimit(es), es.MinRetention(), r.now())
 	if len(candidates) > 0 {
 		held, err := r.prune(ctx, es, owned, candidates)
 		if err != nil {
@@ -39,6 +39,16 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 		}
 	}
 	return result, nil
+}
+
+// historyLimit is es's history limit, at least 2 for templated
+// ExternalSecrets: a template's .previous is the version before the
+// current one, and without it the same values would render a new version.
+func historyLimit(es *vfv1alpha1.ExternalSecret) int {
+	if t := es.Spec.Target.Template; t != nil && (len(t.Data) > 0 || len(t.TemplateFrom) > 0) {
+		return max(es.HistoryLimit(), 2)
+	}
+	return es.HistoryLimit()
 }
 
 // nextRefresh schedules the next periodic fetch of es, if it has a refresh

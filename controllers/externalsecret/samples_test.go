@@ -194,6 +194,36 @@ func TestRefreshPolicies(t *testing.T) {
 	}
 }
 
+// With history limit 1 a dual-key template still renders the same version
+// on every refresh of the same value: the version before is kept for it.
+func TestPreviousIsStableWithTheSmallestHistory(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	store := readyStore(t, ns, "store", vfv1alpha1.FakeProviderData{Key: "k", Value: "key-1"})
+	es := &vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dual"}, Spec: vfv1alpha1.ExternalSecretSpec{
+		SecretStoreRef: vfv1alpha1.SecretStoreRef{Name: "store"},
+		Data:           []vfv1alpha1.ExternalSecretData{{SecretKey: "key", RemoteRef: vfv1alpha1.RemoteRef{Key: "k"}}},
+		Target: vfv1alpha1.ExternalSecretTarget{History: &vfv1alpha1.History{Limit: 1}, Template: &vfv1alpha1.SecretTemplate{Data: map[string]string{
+			"new": "{{ .key }}", "old": `{{ get .previous "new" | default .key }}`}}},
+	}}
+	operator.Create(t, env.Client, es)
+	es = synced(t, es, "")
+	for i, value := range []string{"key-2", "key-3"} {
+		setStoreData(t, store, vfv1alpha1.FakeProviderData{Key: "k", Value: value})
+		es = synced(t, es, es.Status.CurrentSecretName)
+		if got := stringData(getSecret(t, ns, es.Status.CurrentSecretName)); got["new"] != value || got["old"] != []string{"key-1", "key-2"}[i] {
+			t.Fatalf("after rotating to %s: %v", value, got)
+		}
+	}
+	rotated := es.Status.CurrentSecretName
+	for range 2 {
+		operator.ForceSync(t, env.Client, es)
+		if es = synced(t, es, ""); es.Status.CurrentSecretName != rotated {
+			t.Fatalf("a refresh of the same value made version %s (was %s)", es.Status.CurrentSecretName, rotated)
+		}
+	}
+}
+
 // Values stored base64-encoded are decoded per item.
 func TestDecodingStrategy(t *testing.T) {
 	start(t)

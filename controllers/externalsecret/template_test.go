@@ -233,3 +233,15 @@ func TestDecodingStrategies(t *testing.T) {
 		}
 	}
 }
+
+// A templated ExternalSecret keeps the version before the current one
+// whatever its history limit, for .previous.
+func TestHistoryLimitKeepsTheVersionBeforeForTemplates(t *testing.T) {
+	plain := fixtures.ExternalSecret("ns", "db")
+	plain.Spec.Target.History = &vfv1alpha1.History{Limit: 1}
+	templated := plain.DeepCopy()
+	templated.Spec.Target.Template = &vfv1alpha1.SecretTemplate{Data: map[string]string{"k": "{{ .previous }}"}}
+	if historyLimit(plain) != 1 || historyLimit(templated) != 2 {
+		t.Errorf("limits %d, %d; want 1, 2", historyLimit(plain), historyLimit(templated))
+	}
+}
