@@ -128,6 +128,12 @@ type ExternalSecretTarget struct {
 
 // SecretTemplate renders the target Secret from the fetched values.
 type SecretTemplate struct {
+	// EngineVersion is accepted for manifests written for External Secrets
+	// Operator: templates are always its v2 engine (values are strings).
+	// +kubebuilder:validation:Enum=v2
+	// +optional
+	EngineVersion string `json:"engineVersion,omitempty"`
+
 	// Type of the Secret. Defaults to Opaque. Allowed: Opaque,
 	// kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg,
 	// kubernetes.io/basic-auth, kubernetes.io/ssh-auth, and custom types with a

@@ -65,7 +65,7 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"SecretStore with Vault token auth":  validVaultStore,
 		"ClusterSecretStore with conditions": validClusterStore,
 		"ExternalSecret with templateFrom, mergePolicy, refreshPolicy and decodingStrategy": strings.Replace(strings.Replace(
-			withTemplate(`{mergePolicy: Merge, templateFrom: [{configMap: {name: tpl, items: [{key: a}, {key: b, templateAs: KeysAndValues}]}}, `+
+			withTemplate(`{engineVersion: v2, mergePolicy: Merge, templateFrom: [{configMap: {name: tpl, items: [{key: a}, {key: b, templateAs: KeysAndValues}]}}, `+
 				`{secret: {name: tpl, items: [{key: c}]}, target: Annotations}, {literal: "x: y", target: Labels}]}`),
 			"spec:\n", "spec:\n  refreshPolicy: OnChange\n", 1), "property: password}", "property: password, decodingStrategy: Auto}", 1),
 		"ExternalSecret with target and history":                                     validExternalSecret,
@@ -227,6 +227,10 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		"templateFrom with an unknown templateAs": {
 			withTemplate(`{templateFrom: [{configMap: {name: tpl, items: [{key: k, templateAs: Keys}]}}]}`),
 			"templateAs",
+		},
+		"ESO's template engine v1": {
+			withTemplate(`{engineVersion: v1, data: {a: b}}`),
+			"spec.target.template.engineVersion",
 		},
 		"unknown mergePolicy": {
 			withTemplate(`{mergePolicy: Append, data: {a: b}}`),
