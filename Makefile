@@ -16,6 +16,15 @@ GOLANGCI_LINT  := $(BIN)/golangci-lint
 HELM           := $(BIN)/helm
 VAULT          := $(BIN)/vault
 GO_TEST_FLAGS  ?= -race -count=1
+
+## Release identity, stamped into the binary (vaultferry --version) and the image.
+# The image name lives here only: make image, make push-image and the release workflow use it.
+IMAGE      ?= ghcr.io/vaultferry/vaultferry
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The commit's date, so that the same commit builds the same image.
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo 1970-01-01T00:00:00Z)
+LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 TEST_TIMEOUT   ?= 25m
 
 .PHONY: all
@@ -106,14 +115,26 @@ bench: test-peers build ## Scale benchmarks, ~6 min (see test/bench; sizes via B
 
 .PHONY: build
 build: ## Build the operator binary into bin/.
-	go build -o $(BIN)/vaultferry ./cmd/vaultferry
+	go build -ldflags "$(LDFLAGS)" -o $(BIN)/vaultferry ./cmd/vaultferry
+
+.PHONY: image
+image: ## Build the container image as an OCI archive, bin/vaultferry-image.tar (no daemon, no network).
+	hack/install-apt.sh update-ca-certificates:ca-certificates
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/vaultferry-linux-amd64 ./cmd/vaultferry
+	go run ./hack/image --binary $(BIN)/vaultferry-linux-amd64 --name $(IMAGE) --version $(VERSION) --commit $(COMMIT) \
+		--created $(BUILD_DATE) --out $(BIN)/vaultferry-image.tar
+
+.PHONY: push-image
+push-image: image ## Push bin/vaultferry-image.tar to $(IMAGE):$(VERSION) (needs registry credentials; used by the release workflow).
+	rm -rf $(BIN)/oci && mkdir -p $(BIN)/oci && tar -xf $(BIN)/vaultferry-image.tar -C $(BIN)/oci
+	go run github.com/google/go-containerregistry/cmd/crane@v0.22.1 push $(BIN)/oci $(IMAGE):$(VERSION)
 
 .PHONY: run
 run: manifests ## Run the operator against the current kubeconfig.
 	go run ./cmd/vaultferry
 
 .PHONY: demo
-demo: test-peers build ## Start a local control plane, run the operator and sync the examples.
+demo: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd build ## Start a local control plane, run the operator and sync the examples (KEEP=1 leaves them running).
 	go run ./test/demo
 
 ##@ Tools

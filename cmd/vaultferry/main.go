@@ -35,8 +35,17 @@ import (
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
+// Set at build time with -ldflags "-X main.version=... -X main.commit=... -X main.date=..."
+// (make build, make image, the Dockerfile).
+var (
+	version = "dev"
+	commit  = "unknown"
+	date    = "unknown"
+)
+
 type options struct {
 	controllers.Config
+	enableFake    bool
 	metricsAddr   string
 	metricsSecure bool
 	kubeQPS       float64
@@ -99,9 +108,15 @@ func parseFlags() options {
 	// initial sync (make bench: 2000 ExternalSecrets Ready in 40 s; 16 s at 200/400).
 	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 200, "Requests per second to the Kubernetes API server, per API group client.")
 	flag.IntVar(&o.kubeBurst, "kube-api-burst", 400, "Burst of --kube-api-qps.")
+	flag.BoolVar(&o.enableFake, "enable-fake-provider", false, "Enable the fake provider, which serves the data written in the store's spec (demos and tests; keep it off in production).")
+	showVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Printf("vaultferry %s (commit %s, built %s)\n", version, commit, date)
+		os.Exit(0)
+	}
 	o.ReadCoalescingWindow = o.readCoalescingWindow
 	if o.readCoalescingWindow <= 0 {
 		o.ReadCoalescingWindow = controllers.NoReadCoalescingWindow
@@ -135,7 +150,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	o.Registry = providers.MustNewRegistry(fake.New(), vault.New(), awssm.New(), azurekv.New())
+	enabled := []providers.Provider{vault.New(), awssm.New(), azurekv.New()}
+	if o.enableFake {
+		enabled = append(enabled, fake.New())
+	}
+	o.Registry = providers.MustNewRegistry(enabled...)
 	o.Metrics = metrics.New(crmetrics.Registry)
 	if err := controllers.Setup(ctx, mgr, o.Config); err != nil {
 		return err

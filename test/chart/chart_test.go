@@ -33,6 +33,15 @@ var valueSets = map[string][]string{
 
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := tryHelm(t, args...)
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func tryHelm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	bin := filepath.Join(testenv.RepoRoot(), "bin", "helm")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("helm missing at %s: run 'make test-peers'", bin)
@@ -40,20 +49,19 @@ func helm(t *testing.T, args ...string) string {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return string(out), err
 }
 
-// applyDryRun sends manifests to the API server for full validation without persisting them.
+// applyDryRun sends manifests to the API server for full validation without
+// persisting them; strict: a field the schema does not know is an error,
+// also for the Prometheus Operator's kinds (testdata/monitoring-crds.yaml).
 func applyDryRun(t *testing.T, manifests string) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "manifests.yaml")
 	if err := os.WriteFile(file, []byte(manifests), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return env.MustKubectl(t, "apply", "--dry-run=server", "-f", file)
+	return env.MustKubectl(t, "apply", "--dry-run=server", "--validate=strict", "-f", file)
 }
 
 func TestHelmLint(t *testing.T) {
@@ -82,13 +90,48 @@ func TestHelmTemplateAppliesOnTheServer(t *testing.T) {
 				}
 			}
 			if values != nil {
-				for _, kind := range []string{"servicemonitor.monitoring.coreos.com/", "prometheusrule.monitoring.coreos.com/", "configmap/vaultferry-dashboard"} {
+				for _, kind := range []string{"servicemonitor.monitoring.coreos.com/", "prometheusrule.monitoring.coreos.com/", "configmap/vaultferry-dashboard",
+					"secret/vaultferry-metrics-token", "clusterrolebinding.rbac.authorization.k8s.io/vaultferry-metrics-scraper"} {
 					if !strings.Contains(out, kind) {
 						t.Errorf("all-options render lacks %s:\n%s", kind, out)
 					}
 				}
+				if strings.Contains(manifests, "bearerTokenFile") || !strings.Contains(manifests, "authorization:") {
+					t.Error("the ServiceMonitor should use authorization, not the deprecated bearerTokenFile")
+				}
 			}
 		})
+	}
+}
+
+// What a platform team expects of the chart's defaults and its schema: no
+// PodDisruptionBudget that would block drains with one replica, no second
+// replica without leader election, the fake provider off unless asked for.
+func TestChartGuardsItsValues(t *testing.T) {
+	testenv.Require(t, env)
+	render := func(args ...string) string {
+		return helm(t, append([]string{"template", "vaultferry", chartDir}, args...)...)
+	}
+	if out := render("--set", "replicaCount=1"); strings.Contains(out, "kind: PodDisruptionBudget") {
+		t.Error("a PodDisruptionBudget is rendered with one replica: it would block every node drain")
+	}
+	if out := render(); !strings.Contains(out, "kind: PodDisruptionBudget") {
+		t.Error("no PodDisruptionBudget with the default two replicas")
+	}
+	for _, args := range [][]string{{"--set", "replicaCount=2", "--set", "leaderElection.enabled=false"}, {"--set", "replicaCount=5", "--set", "leaderElection.enabled=false"}} {
+		out, err := tryHelm(t, append([]string{"template", "vaultferry", chartDir}, args...)...)
+		if err == nil || !strings.Contains(out, "leaderElection") {
+			t.Errorf("%v rendered (%v): more than one replica without leader election must be refused by the schema:\n%s", args, err, out)
+		}
+	}
+	if _, err := tryHelm(t, "template", "vaultferry", chartDir, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false"); err != nil {
+		t.Errorf("one replica without leader election is fine: %v", err)
+	}
+	if out := render(); strings.Contains(out, "--enable-fake-provider") {
+		t.Error("the fake provider is on by default")
+	}
+	if out := render("--set", "fakeProvider.enabled=true"); !strings.Contains(out, "- --enable-fake-provider") {
+		t.Error("fakeProvider.enabled does not enable it")
 	}
 }
 
@@ -124,8 +167,10 @@ func TestKustomizeConfigAppliesOnTheServer(t *testing.T) {
 	// A dry-run namespace is not there for the namespaced objects after it.
 	env.MustKubectl(t, "create", "namespace", "vaultferry-system")
 	out := applyDryRun(t, env.MustKubectl(t, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")))
-	if !strings.Contains(out, "deployment.apps/vaultferry") {
-		t.Fatalf("config/default lacks the Deployment:\n%s", out)
+	for _, want := range []string{"deployment.apps/vaultferry", "clusterrole.rbac.authorization.k8s.io/vaultferry-metrics-reader", "poddisruptionbudget.policy/vaultferry"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config/default lacks %s (the chart ships it):\n%s", want, out)
+		}
 	}
 	// The samples need their namespaces to exist for a namespaced dry run.
 	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")

@@ -42,7 +42,7 @@ func StartBinary(ctx context.Context, binary, kubeconfig string, also io.Writer,
 	p := &Process{MetricsURL: "http://" + metrics + "/metrics", ProbeURL: "http://" + probe, logs: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{
 		"--kubeconfig", kubeconfig, "--namespace", Namespace,
-		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe,
+		"--metrics-bind-address", metrics, "--health-probe-bind-address", probe, "--enable-fake-provider",
 	}, extraArgs...)
 	p.cmd = exec.Command(binary, args...)
 	var out io.Writer = p.logs
