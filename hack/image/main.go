@@ -79,7 +79,7 @@ func build(o options) error {
 		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: caBundle},
 		{name: "home/", mode: 0o755 | fs.ModeDir},
 		{name: "home/nonroot/", mode: 0o700 | fs.ModeDir, uid: nonRoot},
-		{name: "tmp/", mode: 0o1777 | fs.ModeDir},
+		{name: "tmp/", mode: 0o777 | fs.ModeDir | fs.ModeSticky},
 		{name: "vaultferry", mode: 0o755, data: binary},
 	}
 	layerTar, err := tarOf(files, o.created)

@@ -57,7 +57,7 @@ func untar(t *testing.T, r io.Reader, dir string, keep func(name string) bool) m
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := strings.TrimPrefix(h.Name, "/")
+		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "/"), "/")
 		headers[name] = h
 		if h.Typeflag != tar.TypeReg || !keep(name) {
 			continue
@@ -134,10 +134,13 @@ func TestImageArchive(t *testing.T) {
 
 	rootfs := filepath.Join(dir, "rootfs")
 	files := untar(t, mutate.Extract(img), rootfs, func(name string) bool { return name == "vaultferry" || name == "etc/passwd" })
-	for _, want := range []string{"vaultferry", "etc/passwd", "etc/group", "etc/ssl/certs/ca-certificates.crt", "tmp/"} {
+	for _, want := range []string{"vaultferry", "etc/passwd", "etc/group", "etc/ssl/certs/ca-certificates.crt", "tmp"} {
 		if files[want] == nil {
 			t.Errorf("the image lacks %s", want)
 		}
+	}
+	if h := files["tmp"]; h != nil && h.Mode&0o1777 != 0o1777 {
+		t.Errorf("/tmp mode %o, want 1777", h.Mode)
 	}
 	for name := range files {
 		if strings.HasPrefix(name, "bin/") || strings.HasPrefix(name, "usr/") || strings.HasSuffix(name, "/sh") {
