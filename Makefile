@@ -52,8 +52,12 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC, and copy the CRDs into t
 	cp config/admission/stable-references.yaml charts/vaultferry/files/stable-references.yaml
 
 .PHONY: verify
-verify: generate manifests ## Regenerate everything and fail if generated files were stale.
-	@git diff --exit-code -- apis config charts/vaultferry/crds charts/vaultferry/files/role.yaml charts/vaultferry/files/stable-references.yaml || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+verify: generate manifests dashboard ## Regenerate everything and fail if generated files were stale.
+	@git diff --exit-code -- apis config charts/vaultferry/crds charts/vaultferry/files/role.yaml charts/vaultferry/files/stable-references.yaml charts/vaultferry/dashboards || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+
+.PHONY: dashboard
+dashboard: ## Generate the Grafana dashboard (charts/vaultferry/dashboards/vaultferry.json) from hack/dashboard.
+	go run ./hack/dashboard charts/vaultferry/dashboards/vaultferry.json
 
 .PHONY: fmt
 fmt: ## Run gofmt.
