@@ -139,7 +139,7 @@ run: manifests ## Run the operator against the current kubeconfig.
 
 .PHONY: demo
 demo: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd build ## Start a local control plane, run the operator and sync the examples (KEEP=1 leaves them running).
-	go run ./test/demo
+	go run ./test/demo $(if $(KEEP),--keep)
 
 ##@ Tools
 

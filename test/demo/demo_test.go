@@ -35,6 +35,8 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		regexp.MustCompile(`web-[a-z0-9]+-[a-z0-9]+\s+(db-credentials-[a-z0-9]{10})\s+(db-credentials-[a-z0-9]{10})\s+Pending`),
 		regexp.MustCompile(`web-[a-z0-9]+\s+2\s+db-credentials-[a-z0-9]{10}\s+`),
 		regexp.MustCompile(`\(kubectl diff: no differences\)`),
+		regexp.MustCompile(`(?m)^0 warning events$`),
+		regexp.MustCompile(`Reason:\s+Synced`), // kubectl describe
 		regexp.MustCompile(`vaultferry_externalsecret_ready\{name="db-credentials",namespace="payments",reason="Synced"\} 1`),
 		regexp.MustCompile(`vaultferry_externalsecret_versions\{name="db-credentials",namespace="payments"\} 2`),
 		regexp.MustCompile(`vaultferry_sync_total\{name="stripe",namespace="checkout",result="Synced"\} [1-9]`), // more with refreshes while the demo runs

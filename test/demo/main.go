@@ -77,8 +77,17 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	defer proc.Stop()
 	fmt.Fprintf(out, "operator ready; metrics at %s\n", proc.MetricsURL)
 
-	step("Applying config/samples: two tenant namespaces, a SecretStore, a ClusterSecretStore admitted to both, four ExternalSecrets")
-	if err := d.kubectl("apply", "-k", filepath.Join(testenv.RepoRoot(), "config", "samples")); err != nil {
+	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
+	step("Applying config/samples: two tenant namespaces, a SecretStore and a ClusterSecretStore admitted to both; stores first, so that no ExternalSecret waits for one")
+	if err := d.kubectl("apply", "-f", filepath.Join(samples, "00-namespaces.yaml"), "-f", filepath.Join(samples, "10-secretstore.yaml"),
+		"-f", filepath.Join(samples, "20-clustersecretstore.yaml")); err != nil {
+		return err
+	}
+	if err := d.kubectl("wait", "--for=condition=Ready", "secretstores,clustersecretstores", "--all", "-A", "--timeout=60s"); err != nil {
+		return err
+	}
+	step("Applying four ExternalSecrets (config/samples/30-externalsecrets.yaml)")
+	if err := d.kubectl("apply", "-f", filepath.Join(samples, "30-externalsecrets.yaml")); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Ready", "externalsecrets", "--all", "-A", "--timeout=60s"); err != nil {
@@ -148,9 +157,17 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	if err := d.showVersions(); err != nil {
 		return err
 	}
-	if err := d.kubectl("get", "externalsecret", "-n", "payments", "db-credentials", "-o", "jsonpath={range .status.versions[*]}{.name}{\"  revision \"}{.revision}{\"  superseded \"}{.supersededAt}{\"\\n\"}{end}"); err != nil {
+	step("What a tenant sees: kubectl describe (conditions, kept versions, events)")
+	if err := d.kubectl("describe", "externalsecret", "-n", "payments", "db-credentials"); err != nil {
 		return err
 	}
+	step("Warning events on vaultferry objects (a clean run has none)")
+	warnings, err := d.capture("get", "events", "-A", "--field-selector", "type=Warning", "-o",
+		`jsonpath={range .items[?(@.regarding.apiVersion=="vaultferry.io/v1alpha1")]}{.regarding.kind}/{.regarding.name}: {.reason} {.note}{"\n"}{end}`)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d warning events\n%s", strings.Count(warnings, "\n"), warnings)
 
 	step("Operator metrics (vaultferry_*, histogram buckets left out)")
 	metrics, err := proc.Metrics()
@@ -164,7 +181,19 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	}
 
 	if keep {
-		step("Still running. Try: KUBECONFIG=" + env.Kubeconfig + " bin/k8s/kubectl get es -A   (Ctrl-C to stop)")
+		step("Still running (Ctrl-C stops the control plane and the operator). Try:")
+		kubectl := filepath.Join(testenv.RepoRoot(), "bin", "k8s", "kubectl")
+		fmt.Fprintf(out, `  export KUBECONFIG=%s
+  alias kubectl=%s
+  kubectl get externalsecrets,secretstores,clustersecretstores -A
+  kubectl describe externalsecret -n payments db-credentials
+  kubectl get secrets -n payments -l vaultferry.io/managed=true
+  kubectl annotate externalsecret -n payments db-credentials --overwrite vaultferry.io/force-sync=$(date +%%s)
+  kubectl edit secretstore -n payments payments-vault     # change a value under spec.provider.fake.data: a rotation
+  kubectl get pods,replicasets -n payments -l app=web     # the rollout it causes
+  kubectl apply -n payments -f %s   # templates: PKCS#12, DSN, dual-key rotation
+  curl -s %s | grep ^vaultferry_
+`, env.Kubeconfig, kubectl, filepath.Join(samples, "templates"), proc.MetricsURL)
 		<-ctx.Done()
 	}
 	step("Demo complete")
