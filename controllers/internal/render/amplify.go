@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Most functions return about as much as they are given, and what they
@@ -54,12 +55,82 @@ var estimators = map[string]estimator{
 func init() {
 	// Functions that format, encode or copy the whole structure of their
 	// arguments: a list that holds itself twice at every level is small in
-	// memory and exponential once written out.
+	// memory and exponential once written out. The numeric ones take any
+	// value and, given a list or map, format it into their error (%#v).
 	for _, name := range []string{"print", "println", "toJson", "mustToJson", "toRawJson", "mustToRawJson", "toString", "toStrings",
 		"quote", "squote", "cat", "html", "js", "urlquery", "deepCopy", "mustDeepCopy", "merge", "mustMerge", "mergeOverwrite",
-		"mustMergeOverwrite", "sortAlpha", "deepEqual", "fail"} {
+		"mustMergeOverwrite", "sortAlpha", "deepEqual", "fail",
+		"add", "add1", "sub", "mul", "div", "mod", "max", "min", "biggest", "addf", "add1f", "subf", "mulf", "divf", "maxf", "minf",
+		"ceil", "floor", "round", "int", "int64", "float64", "toDecimal"} {
 		estimators[name] = func(a []any, limit int) int { return formattedSize(a, limit, 0) }
 	}
+}
+
+// printGuard is inserted at the end of every action that prints: text/
+// template writes a list or map with fmt, which builds all of it in memory
+// first (before the output cap sees it) and recurses forever on a map that
+// holds itself.
+func (b *budget) printGuard(v any) (any, error) {
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct, reflect.Pointer, reflect.Interface:
+		if err := b.reserve("printing a value", formattedSize([]any{v}, b.remaining(), 0)); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// refuseCycles fails when one of the values reaches the map dict: set and
+// merge would make it hold itself.
+func refuseCycles(name string, dict map[string]any, values ...any) error {
+	target := reflect.ValueOf(dict).UnsafePointer()
+	seen := map[unsafe.Pointer]bool{}
+	var reaches func(v reflect.Value) bool
+	reaches = func(v reflect.Value) bool {
+		for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return false
+			}
+			v = v.Elem()
+		}
+		switch v.Kind() {
+		case reflect.Map:
+			p := v.UnsafePointer()
+			if p == target {
+				return true
+			}
+			if seen[p] {
+				return false
+			}
+			seen[p] = true
+			iter := v.MapRange()
+			for iter.Next() {
+				if reaches(iter.Value()) {
+					return true
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			if v.Kind() == reflect.Slice && v.Len() > 0 {
+				p := v.Index(0).Addr().UnsafePointer()
+				if seen[p] {
+					return false
+				}
+				seen[p] = true
+			}
+			for i := range v.Len() {
+				if reaches(v.Index(i)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, v := range values {
+		if reaches(reflect.ValueOf(v)) {
+			return safeErrorf("%s would make a map contain itself", name)
+		}
+	}
+	return nil
 }
 
 func prettySize(a []any, limit int) int { return formattedSize(a, limit, 2) }

@@ -52,7 +52,7 @@ func (e *Error) Unwrap() error {
 var execPrefix = regexp.MustCompile(`^template: .*?:(\d+):(\d+): executing ".*?" at <(.*?)>: `)
 
 // actionNames maps the names of inserted instruments to what the user wrote.
-var actionNames = map[string]string{stepFunc: "", rangeFunc: "range"}
+var actionNames = map[string]string{stepFunc: "", rangeFunc: "range", printFunc: "print"}
 
 // explain turns an execution error into an *Error; names are the keys of
 // the data, listed when the template asks for one that does not exist.

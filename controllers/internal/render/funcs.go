@@ -89,9 +89,38 @@ var refused = map[string]string{
 // one of the known refused functions.
 func RefusedReason(name string) string { return refused[name] }
 
-// budgeted are the functions of own that charge b while they build.
+// budgeted are the functions of own that charge b while they build, and
+// the ones that mutate maps, which must not make a map contain itself.
 func budgeted(b *budget) map[string]any {
+	sprigSet := sprigFuncs()["set"].(func(map[string]any, string, any) map[string]any)
+	merging := func(name string) func(map[string]any, ...map[string]any) (any, error) {
+		fn := sprigFuncs()[name]
+		return func(dst map[string]any, srcs ...map[string]any) (any, error) {
+			others := make([]any, len(srcs))
+			for i, src := range srcs {
+				others[i] = src
+			}
+			if err := refuseCycles(name, dst, others...); err != nil {
+				return nil, err
+			}
+			out := reflect.ValueOf(fn).Call(append([]reflect.Value{reflect.ValueOf(dst)}, reflectValues(srcs)...))
+			if len(out) == 2 && !out[1].IsNil() {
+				return nil, safeErrorf("%s failed", name)
+			}
+			return out[0].Interface(), nil
+		}
+	}
 	return map[string]any{
+		"set": func(d map[string]any, key string, value any) (map[string]any, error) {
+			if err := refuseCycles("set", d, value); err != nil {
+				return nil, err
+			}
+			return sprigSet(d, key, value), nil
+		},
+		"merge":              merging("merge"),
+		"mustMerge":          merging("mustMerge"),
+		"mergeOverwrite":     merging("mergeOverwrite"),
+		"mustMergeOverwrite": merging("mustMergeOverwrite"),
 		"replace":         b.replace,
 		"regexReplaceAll": func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
 		"mustRegexReplaceAll": func(re, s, repl string) (string, error) {
@@ -169,6 +198,14 @@ var own = sync.OnceValue(func() map[string]any {
 	}
 })
 
+func reflectValues(maps []map[string]any) []reflect.Value {
+	out := make([]reflect.Value, len(maps))
+	for i, m := range maps {
+		out[i] = reflect.ValueOf(m)
+	}
+	return out
+}
+
 // sprigFuncs is sprig's function map, built once: its functions keep no state.
 var sprigFuncs = sync.OnceValue(sprig.TxtFuncMap)
 
@@ -202,7 +239,7 @@ func libraryFunc(b *budget, name string) any {
 // refused functions (refused with their reason after parsing) and the
 // instruments.
 var knownFunctions = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{stepFunc: true, rangeFunc: true}
+	m := map[string]bool{stepFunc: true, rangeFunc: true, printFunc: true}
 	maps.Copy(m, listed())
 	for name := range refused {
 		m[name] = true
@@ -218,7 +255,7 @@ var word = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 // nor wraps two hundred functions.
 func parseFuncs(text string) template.FuncMap {
 	stub := func(...any) (string, error) { return "", nil }
-	m := template.FuncMap{stepFunc: stub, rangeFunc: stub}
+	m := template.FuncMap{stepFunc: stub, rangeFunc: stub, printFunc: stub}
 	for _, w := range word.FindAllString(text, -1) {
 		if knownFunctions()[w] {
 			m[w] = stub
@@ -245,6 +282,7 @@ func (b *budget) funcsFor(used map[string]bool) template.FuncMap {
 	}
 	m[stepFunc] = func() (string, error) { return "", b.step(0) }
 	m[rangeFunc] = b.rangeGuard
+	m[printFunc] = b.printGuard
 	return m
 }
 

@@ -143,30 +143,35 @@ func TestLibraryOutput(t *testing.T) {
 func TestAmplifyingCallsAreRefusedBeforeTheyBuild(t *testing.T) {
 	dag := `{{ $l := list "x" }}{{ range until 60 }}{{ $l = list $l $l }}{{ end }}`
 	cases := map[string]string{
-		"repeat":              `{{ repeat 1000000000 "abc" }}`,
-		"indent":              `{{ indent 1000000000 "a\nb" }}`,
-		"nindent":             `{{ nindent 1000000000 "a" }}`,
-		"until":               `{{ until 1000000000 | len }}`,
-		"untilStep":           `{{ untilStep 0 1000000000 1 | len }}`,
-		"seq":                 `{{ seq 1 1000000000 | len }}`,
-		"wrapWith":            `{{ wrapWith 1 (repeat 1000 "x") (repeat 100000 "y") }}`,
-		"replace":             `{{ replace "" (repeat 1000 "x") (repeat 100000 "y") }}`,
-		"replace many":        `{{ replace "y" (repeat 1000 "x") (repeat 100000 "y") }}`,
-		"regexReplaceAll":     `{{ regexReplaceAll "y" (repeat 100000 "y") (repeat 1000 "$0") }}`,
-		"regexReplaceLiteral": `{{ regexReplaceAllLiteral "" (repeat 100000 "y") (repeat 1000 "z") }}`,
-		"join":                `{{ join (repeat 100000 "x") (until 1000) }}`,
-		"printf widths":       `{{ printf (repeat 100 "%1000000d") 1 }}`,
-		"printf star":         `{{ printf "` + strings.Repeat("%*d", 40) + `" ` + strings.Repeat("1000000 1 ", 40) + `}}`,
-		"toJson of a DAG":     dag + `{{ toJson $l }}`,
-		"toPrettyJson of DAG": dag + `{{ toPrettyJson $l }}`,
-		"toYaml of a DAG":     dag + `{{ toYaml $l }}`,
-		"print of a DAG":      dag + `{{ print $l }}`,
-		"printf of a DAG":     dag + `{{ printf "%v" $l }}`,
-		"deepCopy of a DAG":   dag + `{{ deepCopy $l | len }}`,
-		"join of a DAG":       dag + `{{ join "," $l }}`,
-		"toStrings of a DAG":  dag + `{{ toStrings $l | len }}`,
-		"doubling a string":   `{{ $s := "xxxxxxxxxxxxxxxx" }}{{ range until 40 }}{{ $s = cat $s $s }}{{ end }}`,
-		"doubling a list":     `{{ $l := list 1 }}{{ range until 40 }}{{ $l = concat $l $l }}{{ end }}`,
+		"repeat":                 `{{ repeat 1000000000 "abc" }}`,
+		"indent":                 `{{ indent 1000000000 "a\nb" }}`,
+		"nindent":                `{{ nindent 1000000000 "a" }}`,
+		"until":                  `{{ until 1000000000 | len }}`,
+		"untilStep":              `{{ untilStep 0 1000000000 1 | len }}`,
+		"seq":                    `{{ seq 1 1000000000 | len }}`,
+		"wrapWith":               `{{ wrapWith 1 (repeat 1000 "x") (repeat 100000 "y") }}`,
+		"replace":                `{{ replace "" (repeat 1000 "x") (repeat 100000 "y") }}`,
+		"replace many":           `{{ replace "y" (repeat 1000 "x") (repeat 100000 "y") }}`,
+		"regexReplaceAll":        `{{ regexReplaceAll "y" (repeat 100000 "y") (repeat 1000 "$0") }}`,
+		"regexReplaceLiteral":    `{{ regexReplaceAllLiteral "" (repeat 100000 "y") (repeat 1000 "z") }}`,
+		"join":                   `{{ join (repeat 100000 "x") (until 1000) }}`,
+		"printf widths":          `{{ printf (repeat 100 "%1000000d") 1 }}`,
+		"printf star":            `{{ printf "` + strings.Repeat("%*d", 40) + `" ` + strings.Repeat("1000000 1 ", 40) + `}}`,
+		"toJson of a DAG":        dag + `{{ toJson $l }}`,
+		"toPrettyJson of DAG":    dag + `{{ toPrettyJson $l }}`,
+		"toYaml of a DAG":        dag + `{{ toYaml $l }}`,
+		"print of a DAG":         dag + `{{ print $l }}`,
+		"printf of a DAG":        dag + `{{ printf "%v" $l }}`,
+		"deepCopy of a DAG":      dag + `{{ deepCopy $l | len }}`,
+		"join of a DAG":          dag + `{{ join "," $l }}`,
+		"toStrings of a DAG":     dag + `{{ toStrings $l | len }}`,
+		"printing a DAG":         dag + `{{ $l }}`,
+		"printing it in a range": dag + `{{ range until 1 }}{{ if true }}{{ $l }}{{ end }}{{ end }}`,
+		"int of a DAG":           dag + `{{ int $l }}`,
+		"add of a DAG":           dag + `{{ add $l 1 }}`,
+		"round of a DAG":         dag + `{{ round $l 2 }}`,
+		"doubling a string":      `{{ $s := "xxxxxxxxxxxxxxxx" }}{{ range until 40 }}{{ $s = cat $s $s }}{{ end }}`,
+		"doubling a list":        `{{ $l := list 1 }}{{ range until 40 }}{{ $l = concat $l $l }}{{ end }}`,
 	}
 	for name, tmpl := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -179,6 +184,29 @@ func TestAmplifyingCallsAreRefusedBeforeTheyBuild(t *testing.T) {
 				t.Errorf("the error does not name the limit: %v", err)
 			}
 		})
+	}
+}
+
+// No map can be made to contain itself: text/template and fmt would recurse
+// forever printing it (a crash of the whole operator, not an error).
+func TestMapsCannotContainThemselves(t *testing.T) {
+	for _, tmpl := range []string{
+		`{{ $d := dict }}{{ $_ := set $d "a" $d }}`,
+		`{{ $d := dict }}{{ $_ := set $d "a" (list 1 (dict "b" $d)) }}`,
+		`{{ $d := dict }}{{ $_ := merge $d (dict "x" $d) }}`,
+		`{{ $d := dict }}{{ $_ := mergeOverwrite $d (dict "x" (list $d)) }}`,
+		`{{ $d := dict }}{{ $_ := mustMerge $d (dict "x" $d) }}`,
+		`{{ $_ := set . "self" . }}`,
+	} {
+		_, err := Render(context.Background(), map[string]string{"k": tmpl}, map[string]any{"a": "b"}, DefaultLimits)
+		if err == nil || !strings.Contains(err.Error(), "would make a map contain itself") {
+			t.Errorf("%s: %v", tmpl, err)
+		}
+	}
+	// Sharing without a cycle is fine.
+	got := renderOK(t, `{{ $x := dict "v" 1 }}{{ $d := dict }}{{ $_ := set $d "a" $x }}{{ $_ := set $d "b" $x }}{{ $_ := merge $d (dict "c" $x) }}{{ toJson $d }}`, nil)
+	if got != `{"a":{"v":1},"b":{"v":1},"c":{"v":1}}` {
+		t.Errorf("got %s", got)
 	}
 }
 

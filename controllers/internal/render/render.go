@@ -52,6 +52,7 @@ var DefaultLimits = Limits{
 const (
 	stepFunc  = "vfStep"
 	rangeFunc = "vfRange"
+	printFunc = "vfPrint"
 )
 
 // Render executes each template with data as its dot ({{ .password }}) and
@@ -168,6 +169,11 @@ func instrument(list *parse.ListNode, counts bool) {
 	}
 	for _, n := range list.Nodes {
 		switch n := n.(type) {
+		case *parse.ActionNode:
+			if len(n.Pipe.Decl) == 0 && !n.Pipe.IsAssign { // it prints
+				guard := parse.NewIdentifier(printFunc).SetPos(n.Pipe.Pos)
+				n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pipe.Pos, Args: []parse.Node{guard}})
+			}
 		case *parse.RangeNode:
 			guard := parse.NewIdentifier(rangeFunc).SetPos(n.Pipe.Pos)
 			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pipe.Pos, Args: []parse.Node{guard}})
