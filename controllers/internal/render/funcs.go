@@ -121,8 +121,8 @@ func budgeted(b *budget) map[string]any {
 		"mustMerge":          merging("mustMerge"),
 		"mergeOverwrite":     merging("mergeOverwrite"),
 		"mustMergeOverwrite": merging("mustMergeOverwrite"),
-		"replace":         b.replace,
-		"regexReplaceAll": func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
+		"replace":            b.replace,
+		"regexReplaceAll":    func(re, s, repl string) (string, error) { return b.regexReplace("regexReplaceAll", re, s, repl, false) },
 		"mustRegexReplaceAll": func(re, s, repl string) (string, error) {
 			return b.regexReplace("mustRegexReplaceAll", re, s, repl, false)
 		},
