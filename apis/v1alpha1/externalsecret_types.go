@@ -235,6 +235,7 @@ type TemplateSourceRef struct {
 	// Name of the ConfigMap or Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 	// Namespace is not supported: templates come from the ExternalSecret's
 	// own namespace. It exists to be refused with a clear message.

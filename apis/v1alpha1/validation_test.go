@@ -212,6 +212,10 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 			withTemplate(`{templateFrom: [{secret: {name: tpl, namespace: kube-system, items: [{key: k}]}}]}`),
 			"templateFrom reads only from the ExternalSecret's own namespace: remove namespace",
 		},
+		"templateFrom name climbing to another namespace": {
+			withTemplate(`{templateFrom: [{secret: {name: "../../kube-system/secrets/x", items: [{key: k}]}}]}`),
+			"spec.target.template.templateFrom[0].secret.name",
+		},
 		"templateFrom entry with two sources": {
 			withTemplate(`{templateFrom: [{configMap: {name: tpl, items: [{key: k}]}, literal: "a: b"}]}`),
 			"a templateFrom entry sets exactly one of configMap, secret or literal",
