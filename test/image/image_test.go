@@ -23,26 +23,32 @@ import (
 
 const testVersion = "v9.9.9-imagetest"
 
-// buildArchive builds the image as make image does, into dir.
-func buildArchive(t *testing.T, dir string) string {
+// buildBinary builds the static operator binary as make image does.
+func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	root := testenv.RepoRoot()
-	binary, archive := filepath.Join(dir, "vaultferry-linux-amd64"), filepath.Join(dir, "image.tar")
+	binary := filepath.Join(dir, "vaultferry-linux-amd64")
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags",
 		"-s -w -X main.version="+testVersion+" -X main.commit=0123abcd -X main.date=2026-11-28T12:00:00Z", "-o", binary, "./cmd/vaultferry")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	build.Dir, build.Env = testenv.RepoRoot(), append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return binary
+}
+
+// buildArchive builds the image of binary as make image does, into archive.
+func buildArchive(t *testing.T, binary, archive string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	img := exec.CommandContext(ctx, "go", "run", "./hack/image", "--binary", binary, "--version", testVersion, "--commit", "0123abcd",
 		"--created", "2026-11-28T12:00:00Z", "--out", archive)
-	img.Dir = root
+	img.Dir = testenv.RepoRoot()
 	if out, err := img.CombinedOutput(); err != nil {
 		t.Fatalf("hack/image: %v\n%s", err, out)
 	}
-	return archive
 }
 
 func untar(t *testing.T, r io.Reader, dir string, keep func(name string) bool) map[string]*tar.Header {
@@ -81,7 +87,8 @@ func TestImageArchive(t *testing.T) {
 		t.Skip("builds the image")
 	}
 	dir := t.TempDir()
-	archive := buildArchive(t, dir)
+	binary, archive := buildBinary(t, dir), filepath.Join(dir, "image.tar")
+	buildArchive(t, binary, archive)
 	f, err := os.Open(archive)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +169,8 @@ func TestImageArchive(t *testing.T) {
 	}
 
 	// The same inputs build the same archive, byte for byte.
-	again := buildArchive(t, filepath.Join(dir, "again"))
+	again := filepath.Join(dir, "again.tar")
+	buildArchive(t, binary, again)
 	a, _ := os.ReadFile(archive)
 	b, _ := os.ReadFile(again)
 	if string(a) != string(b) {
