@@ -332,10 +332,7 @@ func (r *Reconciler) refreshWith(es *vfv1alpha1.ExternalSecret, store vfv1alpha1
 // ownedVersions lists the Secrets this ExternalSecret controls, from the cache.
 func (r *Reconciler) ownedVersions(ctx context.Context, es *vfv1alpha1.ExternalSecret) ([]corev1.Secret, error) {
 	list := &corev1.SecretList{}
-	if err := r.List(ctx, list, client.InNamespace(es.Namespace), client.MatchingLabels{
-		vfv1alpha1.ManagedLabel:        "true",
-		vfv1alpha1.ExternalSecretLabel: es.Name,
-	}); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(es.Namespace), client.MatchingFields{versionOfIndex: es.Name}); err != nil {
 		return nil, fmt.Errorf("listing versions of %s: %w", es.Name, err)
 	}
 	owned := list.Items[:0]

@@ -41,6 +41,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Secret{}, versionOfIndex, func(o client.Object) []string {
+		if o.GetLabels()[vfv1alpha1.ManagedLabel] != "true" || o.GetLabels()[vfv1alpha1.ExternalSecretLabel] == "" {
+			return nil
+		}
+		return []string{o.GetLabels()[vfv1alpha1.ExternalSecretLabel]}
+	}); err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &vfv1alpha1.ExternalSecret{}, templateSourceIndex,
 		func(o client.Object) []string {
 			return slices.Collect(maps.Keys(sourceRefs(o.(*vfv1alpha1.ExternalSecret))))
@@ -75,6 +83,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	}).
 		Complete(r)
 }
+
+// versionOfIndex indexes the operator's Secrets by the ExternalSecret they
+// are a version of (its label), so that listing one ExternalSecret's
+// versions costs its versions, not every Secret of the namespace.
+const versionOfIndex = "vaultferry.io/version-of"
 
 // templateSourceIndex indexes ExternalSecrets by "<Kind>/<name>" of their templateFrom objects.
 const templateSourceIndex = ".spec.target.template.templateFrom"

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,32 @@ type Metrics struct {
 	rollouts      *prometheus.CounterVec
 	requests      *prometheus.CounterVec
 	requestLength *prometheus.HistogramVec
+
+	// series remembers, per ExternalSecret, the label values of its series
+	// with more labels than namespace and name, so that a change of reason or
+	// a deletion removes exactly those: DeletePartialMatch scans every series
+	// of the vector, which made each sync cost O(ExternalSecrets).
+	mu     sync.Mutex
+	series map[objectKey]*objectSeries
+}
+
+type objectKey struct{ namespace, name string }
+
+type objectSeries struct {
+	ready    string                 // the reason label of the one ready series
+	syncs    map[string]struct{}    // result labels of vaultferry_sync_total
+	rollouts map[[2]string]struct{} // kind and result labels of vaultferry_rollouts_total
+}
+
+// seriesOf returns the record of an ExternalSecret's series; m.mu is held.
+func (m *Metrics) seriesOf(namespace, name string) *objectSeries {
+	key := objectKey{namespace, name}
+	s := m.series[key]
+	if s == nil {
+		s = &objectSeries{syncs: map[string]struct{}{}, rollouts: map[[2]string]struct{}{}}
+		m.series[key] = s
+	}
+	return s
 }
 
 // New creates the metrics and registers them with reg (controller-runtime's
@@ -33,6 +60,7 @@ type Metrics struct {
 func New(reg prometheus.Registerer) *Metrics {
 	object := []string{"namespace", "name"}
 	m := &Metrics{
+		series: map[objectKey]*objectSeries{},
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaultferry_sync_total", Help: "ExternalSecret syncs by outcome: Synced, or the failure reason.",
 		}, append(object, "result")),
@@ -82,9 +110,16 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 	if apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition) {
 		ready = 1
 	}
+	m.mu.Lock()
+	s := m.seriesOf(es.Namespace, es.Name)
+	s.syncs[reason] = struct{}{}
 	// One series per ExternalSecret: the previous reason's series goes.
-	m.ready.DeletePartialMatch(prometheus.Labels{"namespace": es.Namespace, "name": es.Name})
+	if s.ready != "" && s.ready != reason {
+		m.ready.DeleteLabelValues(es.Namespace, es.Name, s.ready)
+	}
+	s.ready = reason
 	m.ready.WithLabelValues(es.Namespace, es.Name, reason).Set(ready)
+	m.mu.Unlock()
 	if reason == vfv1alpha1.SyncedReason && es.Status.RefreshTime != nil {
 		m.lastSuccess.WithLabelValues(es.Namespace, es.Name).Set(float64(es.Status.RefreshTime.Unix()))
 	}
@@ -98,9 +133,18 @@ func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took
 // ForgetExternalSecret drops the series of a deleted ExternalSecret.
 func (m *Metrics) ForgetExternalSecret(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
-	m.syncs.DeletePartialMatch(labels)
-	m.rollouts.DeletePartialMatch(labels)
-	m.ready.DeletePartialMatch(labels)
+	m.mu.Lock()
+	if s := m.series[objectKey{namespace, name}]; s != nil {
+		for result := range s.syncs {
+			m.syncs.DeleteLabelValues(namespace, name, result)
+		}
+		for kr := range s.rollouts {
+			m.rollouts.DeleteLabelValues(namespace, name, kr[0], kr[1])
+		}
+		m.ready.DeleteLabelValues(namespace, name, s.ready)
+		delete(m.series, objectKey{namespace, name})
+	}
+	m.mu.Unlock()
 	for _, g := range []*prometheus.GaugeVec{m.lastSuccess, m.refreshEvery, m.versions, m.expiry} {
 		g.Delete(labels)
 	}
@@ -109,6 +153,9 @@ func (m *Metrics) ForgetExternalSecret(namespace, name string) {
 // ObserveRollout records one workload moved (or not) to a new version.
 func (m *Metrics) ObserveRollout(es *vfv1alpha1.ExternalSecret, kind, result string) {
 	m.rollouts.WithLabelValues(es.Namespace, es.Name, kind, result).Inc()
+	m.mu.Lock()
+	m.seriesOf(es.Namespace, es.Name).rollouts[[2]string{kind, result}] = struct{}{}
+	m.mu.Unlock()
 }
 
 // ObserveStore records a store's readiness.

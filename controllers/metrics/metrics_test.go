@@ -80,9 +80,20 @@ vaultferry_sync_total{name="db",namespace="team",result="Synced"} 2
 		t.Errorf("throttled requests = %v, want 2", got)
 	}
 
-	// Deleting an ExternalSecret removes all its series.
+	// Deleting an ExternalSecret removes all its series, and only its.
+	m.ObserveRollout(ok, "Deployment", "Success")
+	m.ObserveRollout(ok, "StatefulSet", "Failed")
+	other := fixtures.ExternalSecret("team", "db-other")
+	m.ObserveSync(other, vfv1alpha1.SyncedReason, time.Millisecond, nil)
+	m.ObserveRollout(other, "Deployment", "Success")
 	m.ForgetExternalSecret("team", "db")
 	m.ForgetExternalSecret("team", "api")
+	for _, name := range []string{"vaultferry_sync_total", "vaultferry_externalsecret_ready", "vaultferry_rollouts_total"} {
+		if n := testutil.CollectAndCount(reg, name); n != 1 {
+			t.Errorf("%s has %d series, want only db-other's", name, n)
+		}
+	}
+	m.ForgetExternalSecret("team", "db-other")
 	for _, name := range names[:5] {
 		if name == "vaultferry_secretstore_ready" {
 			continue
