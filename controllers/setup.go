@@ -74,12 +74,15 @@ type Config struct {
 
 // CacheOptions caches only the operator's own Secrets, so memory does not
 // grow with unrelated Secrets in the cluster; credential Secrets and
-// conflicting names are read from the API server directly.
+// conflicting names are read from the API server directly. Cached Secrets
+// keep no data (the operator works from their names and content-hash
+// annotations, so memory does not grow with the size of values), and no
+// object keeps its managedFields.
 // With watchNamespaces, namespaced objects are watched only there (sharding
 // tenants across operator deployments).
 func CacheOptions(watchNamespaces ...string) cache.Options {
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"})},
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"}), Transform: withoutData},
 	}}
 	if len(watchNamespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -88,6 +91,14 @@ func CacheOptions(watchNamespaces ...string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// withoutData strips a cached Secret to its metadata and type.
+func withoutData(obj any) (any, error) {
+	if s, ok := obj.(*corev1.Secret); ok {
+		s.Data, s.StringData, s.ManagedFields = nil, nil, nil
+	}
+	return obj, nil
 }
 
 // Setup loads (or creates) the hash key and registers every reconciler with mgr.

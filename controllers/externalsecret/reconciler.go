@@ -160,7 +160,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	want, err := desiredSecret(ctx, es, data, sources, priorVersionsOf(es, owned), r.HashKey)
+	prior, err := r.priorVersions(ctx, es, owned, sources)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	want, err := desiredSecret(ctx, es, data, sources, prior, r.HashKey)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

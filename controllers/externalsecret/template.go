@@ -115,6 +115,57 @@ type priorVersions struct {
 	current, beforeCurrent *corev1.Secret
 }
 
+// priorVersions reads, from the API server (the cache keeps no data), the
+// versions a template's .previous can be, when a template mentions it.
+func (r *Reconciler) priorVersions(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, sources templateSources) (priorVersions, error) {
+	if !mentionsPrevious(es, sources) {
+		return priorVersions{}, nil
+	}
+	p := priorVersionsOf(es, owned)
+	for _, version := range []**corev1.Secret{&p.current, &p.beforeCurrent} {
+		if *version == nil {
+			continue
+		}
+		full := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(*version), full)
+		switch {
+		case apierrors.IsNotFound(err):
+			*version = nil
+		case err != nil:
+			return priorVersions{}, fmt.Errorf("reading version %s: %w", (*version).Name, err)
+		default:
+			*version = full
+		}
+	}
+	return p, nil
+}
+
+// mentionsPrevious reports whether any of es's templates names previous.
+func mentionsPrevious(es *vfv1alpha1.ExternalSecret, sources templateSources) bool {
+	t := es.Spec.Target.Template
+	if t == nil {
+		return false
+	}
+	for _, text := range t.Data {
+		if strings.Contains(text, previousKey) {
+			return true
+		}
+	}
+	for _, from := range t.TemplateFrom {
+		if from.Literal != nil && strings.Contains(*from.Literal, previousKey) {
+			return true
+		}
+	}
+	for _, data := range sources.data {
+		for _, text := range data {
+			if strings.Contains(text, previousKey) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // priorVersionsOf finds es's current version and the newest one older than
 // it among owned. Mutable targets have no history: .previous stays empty.
 func priorVersionsOf(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) priorVersions {
