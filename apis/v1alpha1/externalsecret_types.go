@@ -441,7 +441,11 @@ type ExternalSecretStatus struct {
 	// +listType=atomic
 	Versions []SecretVersion `json:"versions,omitempty"`
 
-	// RefreshTime is when the remote data was last read successfully.
+	// RefreshTime is when the remote data was last read by a sync that
+	// changed something (a new version, a condition, an observed spec): a
+	// refresh that finds the same data writes nothing, so it is not recorded
+	// here. vaultferry_externalsecret_last_sync_timestamp_seconds has the
+	// time of every successful read.
 	// +optional
 	RefreshTime *metav1.Time `json:"refreshTime,omitempty"`
 

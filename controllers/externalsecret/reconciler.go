@@ -8,15 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -96,6 +99,11 @@ type Reconciler struct {
 	// pending holds data fetched by syncs that then failed on the
 	// Kubernetes side, by pendingKey (see fetchOrReuse).
 	pending sync.Map
+	// refreshed holds, by pendingKey, a refreshRecord: when this process
+	// last read an ExternalSecret's data. status.refreshTime is written only
+	// when a sync changes something (see keepRecordedRefreshTime), so that a
+	// refresh finding nothing new writes nothing.
+	refreshed sync.Map
 }
 
 // +kubebuilder:rbac:groups=vaultferry.io,resources=externalsecrets,verbs=get;list;watch;update;patch
@@ -114,6 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.Get(ctx, req.NamespacedName, es); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.pending.Delete(req.NamespacedName)
+			r.refreshed.Delete(req.NamespacedName)
 			if r.Metrics != nil {
 				r.Metrics.ForgetExternalSecret(req.Namespace, req.Name)
 			}
@@ -297,16 +306,59 @@ func (r *Reconciler) lostAdmission(ctx context.Context, es *vfv1alpha1.ExternalS
 // overdue, and zero-interval ExternalSecrets (fetch once) never come due.
 // The interval is jittered by ±10% so that ExternalSecrets synced together
 // do not refresh together, with the same jitter for every check of one
-// deadline (seeded by the object and its last refresh, in the whole seconds
-// status keeps).
+// deadline (seeded by the object and its last refresh, in whole seconds).
 func (r *Reconciler) untilRefresh(ctx context.Context, es *vfv1alpha1.ExternalSecret) time.Duration {
 	every := r.refreshEvery(ctx, es)
 	if every == 0 || es.Status.RefreshTime == nil {
 		return time.Duration(1<<63 - 1)
 	}
-	last := es.Status.RefreshTime.Time
-	every = requeue.JitterFor(every, fmt.Sprintf("%s/%d", es.UID, last.Unix()))
-	return last.Add(every).Sub(r.now())
+	last := r.lastRefresh(es, every)
+	return last.Add(jittered(es, last, every)).Sub(r.now())
+}
+
+// jittered is every ±10%, fixed for one ExternalSecret and last refresh.
+func jittered(es *vfv1alpha1.ExternalSecret, last time.Time, every time.Duration) time.Duration {
+	return requeue.JitterFor(every, fmt.Sprintf("%s/%d", es.UID, last.Unix()))
+}
+
+// lastRefresh is when es's data was last read: by this process, or as
+// status records it. status.refreshTime lags behind refreshes that changed
+// nothing, so an ExternalSecret this process has not read yet and whose
+// recorded refresh is past its (jittered) interval is due at a point of the
+// next interval drawn from its UID, not now: after a restart, refreshes
+// resume spread over the interval instead of all at once.
+func (r *Reconciler) lastRefresh(es *vfv1alpha1.ExternalSecret, every time.Duration) time.Time {
+	recorded := es.Status.RefreshTime.Time
+	if v, ok := r.refreshed.Load(pendingKey(es)); ok && v.(refreshRecord).uid == es.UID {
+		if t := v.(refreshRecord).at; t.After(recorded) {
+			return t
+		}
+		return recorded
+	}
+	now := r.now()
+	if now.Before(recorded.Add(jittered(es, recorded, every))) {
+		return recorded
+	}
+	spread := now.Add(-every).Add(spreadOffset(es.UID, every))
+	r.noteRefresh(es, spread)
+	return spread
+}
+
+// refreshRecord is when this process last read an ExternalSecret's data.
+type refreshRecord struct {
+	uid types.UID
+	at  time.Time
+}
+
+func (r *Reconciler) noteRefresh(es *vfv1alpha1.ExternalSecret, at time.Time) {
+	r.refreshed.Store(pendingKey(es), refreshRecord{uid: es.UID, at: at})
+}
+
+// spreadOffset is a fixed point in [0, every) for uid.
+func spreadOffset(uid types.UID, every time.Duration) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	return time.Duration(h.Sum64() % uint64(every))
 }
 
 // refreshEvery is es's refresh interval raised to the operator's minimum
@@ -381,6 +433,7 @@ func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.S
 		es.Status.ShadowedSecret = ""
 	}
 	es.Status.RefreshTime = &now
+	r.noteRefresh(es, now.Time)
 	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]
 	es.Status.ObservedGeneration = es.Generation
 	markReady(es)
@@ -434,13 +487,32 @@ func (r *Reconciler) finalizeStatus(ctx context.Context, before, es *vfv1alpha1.
 			r.Events.Eventf(es, nil, corev1.EventTypeNormal, vfv1alpha1.SyncedReason, "Sync", "Recovered: synced to %s", es.Status.CurrentSecretName)
 		}
 	}
+	observed := *es // with the time of this read, which status may not record
+	keepRecordedRefreshTime(before, es)
 	if patchErr := r.patchStatus(ctx, before, es); patchErr != nil {
 		err = errors.Join(err, patchErr)
 	}
 	if r.Metrics != nil && (run.synced || reason == vfv1alpha1.KubernetesAPIErrorReason) {
-		r.Metrics.ObserveSync(es, reason, r.now().Sub(run.start), run.expiresAt)
+		r.Metrics.ObserveSync(&observed, reason, r.now().Sub(run.start), run.expiresAt)
 	}
 	return result, err
+}
+
+// keepRecordedRefreshTime leaves status.refreshTime as it was when nothing
+// else in status changed: a refresh that finds the same content writes
+// nothing to the API server. The time of every read is kept in memory (it
+// schedules the next refresh) and in the
+// vaultferry_externalsecret_last_sync_timestamp_seconds metric; status
+// records the last read that changed something.
+func keepRecordedRefreshTime(before, es *vfv1alpha1.ExternalSecret) {
+	if before.Status.RefreshTime == nil || es.Status.RefreshTime == nil {
+		return
+	}
+	unchanged := es.Status.DeepCopy()
+	unchanged.RefreshTime = before.Status.RefreshTime
+	if equality.Semantic.DeepEqual(before.Status, *unchanged) {
+		es.Status.RefreshTime = before.Status.RefreshTime
+	}
 }
 
 // markFailed sets Ready=False with the failure's reason; Stalled when only a

@@ -15,9 +15,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/prometheus/client_golang/prometheus"
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers"
+	"github.com/vaultferry/vaultferry/controllers/metrics"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/fake"
 	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 const (
@@ -235,39 +241,44 @@ func TestSecretCacheHoldsOnlyManagedSecrets(t *testing.T) {
 // Every ExternalSecret keeps refreshing on its interval: none drops out of
 // the schedule (an early, jittered wake-up once chased its deadline until a
 // requeue of zero was returned, and the object was never refreshed again).
-func TestPeriodicRefreshNeverStops(t *testing.T) {
-	start(t)
+// Refreshes that find the same data write nothing: they are counted in the
+// metrics, and the ExternalSecrets' resourceVersions do not move.
+func TestPeriodicRefreshNeverStopsAndWritesNothing(t *testing.T) {
+	testenv.Require(t, env)
+	reg := prometheus.NewRegistry()
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(fake.New()), Metrics: metrics.New(reg)})
 	ns := env.Namespace(t, nil)
 	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"`+valueV1+`"}`)...)
 	const count, refreshes = 10, 4
+	versions := map[string]string{}
 	for i := range count {
-		operator.Create(t, env.Client, fixtures.ExternalSecret(ns, fmt.Sprintf("db-%d", i), fixtures.WithRefresh(2*time.Second)))
+		es := fixtures.ExternalSecret(ns, fmt.Sprintf("db-%d", i), fixtures.WithRefresh(2*time.Second))
+		operator.Create(t, env.Client, es)
+		versions[es.Name] = synced(t, es, "").ResourceVersion
 	}
-	seen := map[string]map[string]bool{}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		list := &vfv1alpha1.ExternalSecretList{}
-		if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
 		behind := 0
-		for _, es := range list.Items {
-			if seen[es.Name] == nil {
-				seen[es.Name] = map[string]bool{}
-			}
-			if es.Status.RefreshTime != nil {
-				seen[es.Name][es.Status.RefreshTime.UTC().String()] = true
-			}
-			if len(seen[es.Name]) < refreshes {
+		for name := range versions {
+			if operator.MetricValue(t, reg, "vaultferry_sync_total", map[string]string{"namespace": ns, "name": name, "result": "Synced"}) < refreshes {
 				behind++
 			}
 		}
-		if len(list.Items) == count && behind == 0 {
-			return
+		if behind == 0 {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after a minute %d of %d ExternalSecrets refreshing every 2s had refreshed fewer than %d times: %v", behind, count, refreshes, seen)
+			t.Fatalf("after a minute %d of %d ExternalSecrets refreshing every 2s had synced fewer than %d times", behind, count, refreshes)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	list := &vfv1alpha1.ExternalSecretList{}
+	if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, es := range list.Items {
+		if es.ResourceVersion != versions[es.Name] {
+			t.Errorf("%s was written by refreshes that found the same data (resourceVersion %s, was %s): %+v", es.Name, es.ResourceVersion, versions[es.Name], es.Status)
+		}
 	}
 }

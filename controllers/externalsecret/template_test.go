@@ -2,11 +2,15 @@ package externalsecret
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
@@ -243,5 +247,42 @@ func TestHistoryLimitKeepsTheVersionBeforeForTemplates(t *testing.T) {
 	templated.Spec.Target.Template = &vfv1alpha1.SecretTemplate{Data: map[string]string{"k": "{{ .previous }}"}}
 	if historyLimit(plain) != 1 || historyLimit(templated) != 2 {
 		t.Errorf("limits %d, %d; want 1, 2", historyLimit(plain), historyLimit(templated))
+	}
+}
+
+// After a restart (nothing in memory), ExternalSecrets whose recorded
+// refresh is a whole interval old come due spread over the next interval,
+// not all at once; one read by this process counts from that read.
+func TestRefreshesResumeSpreadAfterARestart(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	r := &Reconciler{Now: func() time.Time { return now }}
+	const every = time.Hour
+	var earliest, latest time.Duration = every, 0
+	for i := range 200 {
+		es := fixtures.ExternalSecret("ns", fmt.Sprintf("es-%d", i))
+		es.UID = types.UID(fmt.Sprintf("uid-%d", i))
+		es.Status.RefreshTime = &metav1.Time{Time: now.Add(-3 * time.Hour)}
+		due := r.lastRefresh(es, every).Add(every).Sub(now)
+		if due < 0 || due >= every {
+			t.Fatalf("%s comes due in %v, outside the next interval", es.Name, due)
+		}
+		earliest, latest = min(earliest, due), max(latest, due)
+		if again := r.lastRefresh(es, every).Add(every).Sub(now); again != due {
+			t.Fatalf("the spread point moved: %v, then %v", due, again)
+		}
+	}
+	if earliest > 5*time.Minute || latest < 55*time.Minute {
+		t.Errorf("200 ExternalSecrets come due between %v and %v: not spread over the hour", earliest, latest)
+	}
+
+	recent := fixtures.ExternalSecret("ns", "recent")
+	recent.UID = "uid-recent"
+	recent.Status.RefreshTime = &metav1.Time{Time: now.Add(-10 * time.Minute)}
+	if got := r.lastRefresh(recent, every); !got.Equal(recent.Status.RefreshTime.Time) {
+		t.Errorf("a refresh recorded 10 minutes ago: last refresh %v", got)
+	}
+	r.noteRefresh(recent, now.Add(-time.Minute)) // read since, content unchanged: status not written
+	if got := r.lastRefresh(recent, every); !got.Equal(now.Add(-time.Minute)) {
+		t.Errorf("a read by this process a minute ago: last refresh %v", got)
 	}
 }
