@@ -146,8 +146,9 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:XValidation:rule="self in ['Opaque', 'kubernetes.io/tls', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg', 'kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth'] || (self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)+/[-._a-zA-Z0-9]+$') && !self.matches('^([^/]*[.])?(kubernetes[.]io|k8s[.]io)/'))",message="target.template.type must be Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, kubernetes.io/basic-auth, kubernetes.io/ssh-auth or a custom type with a domain prefix (example.com/my-type); ServiceAccount and bootstrap token types are refused"
 	Type corev1.SecretType `json:"type,omitempty"`
 
-	// Metadata adds labels and annotations to every version. They can change
-	// without creating a new version.
+	// Metadata adds labels and annotations to every version. Their values
+	// are templates too (as in ESO's v2 engine). They can change without
+	// creating a new version.
 	// +optional
 	Metadata TemplateMetadata `json:"metadata,omitempty"`
 

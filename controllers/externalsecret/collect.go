@@ -45,7 +45,7 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 // ExternalSecrets: a template's .previous is the version before the
 // current one, and without it the same values would render a new version.
 func historyLimit(es *vfv1alpha1.ExternalSecret) int {
-	if t := es.Spec.Target.Template; t != nil && (len(t.Data) > 0 || len(t.TemplateFrom) > 0) {
+	if t := es.Spec.Target.Template; t != nil && hasTemplates(t) {
 		return max(es.HistoryLimit(), 2)
 	}
 	return es.HistoryLimit()

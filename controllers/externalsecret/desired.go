@@ -44,8 +44,8 @@ func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetche
 		name = versionedName(es.TargetBaseName(), hash)
 	}
 	labels, annotations := content.labels, content.annotations
-	if t := es.Spec.Target.Template; t != nil {
-		maps.Copy(labels, t.Metadata.Labels)
+	if t := es.Spec.Target.Template; t != nil && !hasTemplates(t) {
+		maps.Copy(labels, t.Metadata.Labels) // rendered with the rest otherwise
 		maps.Copy(annotations, t.Metadata.Annotations)
 	}
 	labels[vfv1alpha1.ManagedLabel] = "true"
@@ -85,7 +85,7 @@ func secretContent(ctx context.Context, es *vfv1alpha1.ExternalSecret, values ma
 		if t.Type != "" {
 			secretType = t.Type
 		}
-		if len(t.Data) > 0 || len(t.TemplateFrom) > 0 {
+		if hasTemplates(t) {
 			var err error
 			if content, err = renderContent(ctx, es, values, sources, prior); err != nil {
 				return rendered{}, "", err

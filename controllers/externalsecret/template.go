@@ -146,9 +146,11 @@ func mentionsPrevious(es *vfv1alpha1.ExternalSecret, sources templateSources) bo
 	if t == nil {
 		return false
 	}
-	for _, text := range t.Data {
-		if strings.Contains(text, previousKey) {
-			return true
+	for _, m := range []map[string]string{t.Data, t.Metadata.Labels, t.Metadata.Annotations} {
+		for _, text := range m {
+			if strings.Contains(text, previousKey) {
+				return true
+			}
 		}
 	}
 	for _, from := range t.TemplateFrom {
@@ -181,6 +183,22 @@ func priorVersionsOf(es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) prior
 		}
 	}
 	return p
+}
+
+// hasTemplates reports whether t renders anything: data, templateFrom, or
+// metadata values with actions.
+func hasTemplates(t *vfv1alpha1.SecretTemplate) bool {
+	if len(t.Data) > 0 || len(t.TemplateFrom) > 0 {
+		return true
+	}
+	for _, m := range []map[string]string{t.Metadata.Labels, t.Metadata.Annotations} {
+		for _, v := range m {
+			if strings.Contains(v, "{{") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rendered is a Secret's templated content.
@@ -261,6 +279,14 @@ func renderWith(ctx context.Context, t *vfv1alpha1.SecretTemplate, values map[st
 	}
 	for _, key := range slices.Sorted(maps.Keys(t.Data)) {
 		add(key, t.Data[key], part{target: vfv1alpha1.TemplateTargetData, key: key, valuesKey: true})
+	}
+	// template.metadata values are templates too, as in ESO's v2 engine;
+	// they win over templateFrom's labels and annotations.
+	for _, key := range slices.Sorted(maps.Keys(t.Metadata.Labels)) {
+		add("metadata.labels."+key, t.Metadata.Labels[key], part{target: vfv1alpha1.TemplateTargetLabels, key: key, valuesKey: true})
+	}
+	for _, key := range slices.Sorted(maps.Keys(t.Metadata.Annotations)) {
+		add("metadata.annotations."+key, t.Metadata.Annotations[key], part{target: vfv1alpha1.TemplateTargetAnnotations, key: key, valuesKey: true})
 	}
 
 	out, err := render.Render(ctx, templates, vars, render.DefaultLimits)

@@ -157,6 +157,19 @@ func TestTemplateFromAndMergePolicy(t *testing.T) {
 			wantLabel: map[string]string{"team": "payments", "user": "app"},
 			wantAnno:  map[string]string{"owner/app": "platform"},
 		},
+		"template.metadata values render too, as in ESO's v2 engine": {
+			template: vfv1alpha1.SecretTemplate{
+				Metadata: vfv1alpha1.TemplateMetadata{Labels: map[string]string{"user": "{{ .user }}", "team": "payments"},
+					Annotations: map[string]string{"owner": "{{ .user | upper }}@example.com"}},
+			},
+			wantData:  map[string]string{"user": "app", "password": "s3cr3t"},
+			wantLabel: map[string]string{"user": "app", "team": "payments"},
+			wantAnno:  map[string]string{"owner": "APP@example.com"},
+		},
+		"a template.metadata label value that renders to no label value is refused without showing it": {
+			template: vfv1alpha1.SecretTemplate{Metadata: vfv1alpha1.TemplateMetadata{Labels: map[string]string{"pw": "{{ .password }}!"}}},
+			reason:   vfv1alpha1.InvalidTemplateReason,
+		},
 		"a rendered operator label is refused": {
 			template: vfv1alpha1.SecretTemplate{TemplateFrom: []vfv1alpha1.TemplateFrom{
 				{Literal: new("vaultferry.io/external-secret: other"), Target: vfv1alpha1.TemplateTargetLabels}}},
