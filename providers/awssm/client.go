@@ -21,6 +21,7 @@ type secretsManagerAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
+	BatchGetSecretValue(ctx context.Context, in *secretsmanager.BatchGetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.BatchGetSecretValueOutput, error)
 }
 
 // rotationTTL is how long a secret's next rotation date is reused before
@@ -28,7 +29,8 @@ type secretsManagerAPI interface {
 const rotationTTL = 10 * time.Minute
 
 type client struct {
-	sm secretsManagerAPI
+	sm    secretsManagerAPI
+	batch *batcher
 
 	mu        sync.Mutex
 	rotations map[string]rotation
@@ -40,7 +42,7 @@ type rotation struct {
 }
 
 func newClient(sm secretsManagerAPI) *client {
-	return &client{sm: sm, rotations: map[string]rotation{}}
+	return &client{sm: sm, batch: &batcher{sm: sm}, rotations: map[string]rotation{}}
 }
 
 // versionIDPattern matches Secrets Manager version ids (UUIDs), so that a
@@ -57,7 +59,13 @@ func (c *client) GetSecret(ctx context.Context, ref providers.Ref) (providers.Se
 	case ref.Version != "":
 		in.VersionStage = aws.String(ref.Version)
 	}
-	out, err := c.sm.GetSecretValue(ctx, in)
+	out, batched, err := (*secretsmanager.GetSecretValueOutput)(nil), false, error(nil)
+	if in.VersionId == nil && in.VersionStage == nil {
+		out, batched, err = c.batch.get(ctx, ref.Key)
+	}
+	if !batched {
+		out, err = c.sm.GetSecretValue(ctx, in)
+	}
 	if err != nil {
 		return providers.Secret{}, classify(err, "reading secret %q", ref.Key)
 	}

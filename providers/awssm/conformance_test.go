@@ -3,7 +3,9 @@ package awssm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,5 +151,72 @@ func TestStaticKeysAssumeTheRole(t *testing.T) {
 	}
 	if n := fake.Requests("AssumeRole"); n != 1 {
 		t.Errorf("credentials not cached: %d AssumeRole calls for two reads", n)
+	}
+}
+
+// Reads of the latest values of different secrets that arrive together go
+// out as BatchGetSecretValue calls of up to 20 secrets; AWS bills per call.
+func TestReadsArrivingTogetherAreBatched(t *testing.T) {
+	ctx := context.Background()
+	fake, store := harness(t)
+	for i := range 100 {
+		fake.Put(fmt.Sprintf("app/key-%03d", i), fmt.Sprintf("value-%03d", i))
+	}
+	s, kube, ns := store(secretAccessKey)(t)
+	c, err := awssm.New(awssm.WithHTTPClient(fake.Client())).NewClient(ctx, s, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll := func(keys []string) map[string]error {
+		t.Helper()
+		var mu sync.Mutex
+		errs := map[string]error{}
+		var wg sync.WaitGroup
+		for _, key := range keys {
+			wg.Go(func() {
+				got, err := c.GetSecret(ctx, providers.Ref{Key: key})
+				if err == nil && string(got.Value) != strings.Replace(key, "app/key-", "value-", 1) {
+					err = fmt.Errorf("read %q", got.Value)
+				}
+				mu.Lock()
+				errs[key] = err
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("app/key-%03d", i)
+	}
+	for key, err := range readAll(keys) {
+		if err != nil {
+			t.Errorf("%s: %v", key, err)
+		}
+	}
+	if batches, singles := fake.Requests("BatchGetSecretValue"), fake.Requests("GetSecretValue"); batches > 5 || singles != 0 {
+		t.Errorf("100 keys took %d BatchGetSecretValue and %d GetSecretValue calls, want at most 5 and 0", batches, singles)
+	}
+
+	// A missing key fails alone; a pinned stage is read on its own.
+	errs := readAll([]string{"app/key-001", "app/absent", "app/key-002"})
+	if !errors.Is(errs["app/absent"], providers.ErrNotFound) || errs["app/key-001"] != nil || errs["app/key-002"] != nil {
+		t.Errorf("batch with a missing key: %v", errs)
+	}
+	before := fake.Requests("GetSecretValue")
+	if _, err := c.GetSecret(ctx, providers.Ref{Key: "app/key-003", Version: "AWSCURRENT"}); err != nil || fake.Requests("GetSecretValue") != before+1 {
+		t.Errorf("a pinned stage: %v, %d GetSecretValue calls", err, fake.Requests("GetSecretValue")-before)
+	}
+
+	// A caller whose IAM policy does not allow BatchGetSecretValue reads one by one.
+	fake.Fail("BatchGetSecretValue", "AccessDeniedException", 400)
+	for key, err := range readAll(keys[:30]) {
+		if err != nil {
+			t.Errorf("without BatchGetSecretValue, %s: %v", key, err)
+		}
+	}
+	if got := fake.Requests("GetSecretValue") - before - 1; got != 30 {
+		t.Errorf("without BatchGetSecretValue: %d GetSecretValue calls for 30 keys", got)
 	}
 }

@@ -35,6 +35,7 @@ type Server struct {
 	failures   map[string]failure // secret name → forced error
 	tokens     []WebIdentityCall
 	requests   map[string]int // operation → count
+	batched    map[string]int // secret name → times asked for in a batch
 	issued     int
 	lastCaller string
 }
@@ -65,7 +66,7 @@ type failure struct {
 // New starts a fake that accepts requests signed with accessKeyID/secretAccessKey.
 func New(accessKeyID, secretAccessKey string) *Server {
 	s := &Server{Region: "eu-west-1", keys: map[string]string{accessKeyID: secretAccessKey},
-		secrets: map[string]*secret{}, failures: map[string]failure{}, requests: map[string]int{}}
+		secrets: map[string]*secret{}, failures: map[string]failure{}, requests: map[string]int{}, batched: map[string]int{}}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -181,6 +182,8 @@ func (s *Server) serveSecretsManager(w http.ResponseWriter, r *http.Request, op 
 			list = append(list, map[string]any{"ARN": s.ARN(name), "Name": name})
 		}
 		writeJSON(w, map[string]any{"SecretList": list})
+	case "BatchGetSecretValue":
+		s.serveBatch(w, body)
 	case "GetSecretValue", "DescribeSecret":
 		sec := s.secrets[s.nameOf(in.SecretID)]
 		if sec == nil {
@@ -201,16 +204,72 @@ func (s *Server) serveSecretsManager(w http.ResponseWriter, r *http.Request, op 
 			writeJSONError(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for the version.")
 			return
 		}
-		out := map[string]any{"ARN": s.ARN(sec.name), "Name": sec.name, "VersionId": v.id, "VersionStages": v.stages, "CreatedDate": float64(time.Now().Unix())}
-		if v.binary != nil {
-			out["SecretBinary"] = v.binary // []byte marshals as base64, as AWS sends blobs
-		} else {
-			out["SecretString"] = v.value
-		}
-		writeJSON(w, out)
+		writeJSON(w, s.valueOf(sec, v))
 	default:
 		writeJSONError(w, http.StatusBadRequest, "InvalidAction", "operation not supported by the fake")
 	}
+}
+
+func (s *Server) valueOf(sec *secret, v *version) map[string]any {
+	out := map[string]any{"ARN": s.ARN(sec.name), "Name": sec.name, "VersionId": v.id, "VersionStages": v.stages, "CreatedDate": float64(time.Now().Unix())}
+	if v.binary != nil {
+		out["SecretBinary"] = v.binary // []byte marshals as base64, as AWS sends blobs
+	} else {
+		out["SecretString"] = v.value
+	}
+	return out
+}
+
+// serveBatch answers BatchGetSecretValue with SecretIdList (at most 20, as
+// AWS allows): the AWSCURRENT value of each found secret, and an entry in
+// Errors for each other (ResourceNotFoundException, or an injected failure).
+// A failure injected for BatchGetSecretValue fails the whole call.
+func (s *Server) serveBatch(w http.ResponseWriter, body []byte) {
+	var in struct {
+		SecretIDList []string `json:"SecretIdList"`
+	}
+	_ = json.Unmarshal(body, &in)
+	if f, failing := s.failures["BatchGetSecretValue"]; failing {
+		writeJSONError(w, f.status, f.code, "injected failure")
+		return
+	}
+	if len(in.SecretIDList) == 0 || len(in.SecretIDList) > 20 {
+		writeJSONError(w, http.StatusBadRequest, "InvalidParameterException", "SecretIdList must have 1 to 20 entries.")
+		return
+	}
+	for _, id := range in.SecretIDList {
+		// Throttling and server errors fail the call, not one entry.
+		if f, failing := s.failures[s.nameOf(id)]; failing && f.status != http.StatusBadRequest {
+			writeJSONError(w, f.status, f.code, "injected failure")
+			return
+		}
+	}
+	values, errs := []map[string]any{}, []map[string]any{}
+	for _, id := range in.SecretIDList {
+		s.batched[s.nameOf(id)]++
+		if f, failing := s.failures[s.nameOf(id)]; failing {
+			errs = append(errs, map[string]any{"SecretId": id, "ErrorCode": f.code, "Message": "injected failure"})
+			continue
+		}
+		sec := s.secrets[s.nameOf(id)]
+		var v *version
+		if sec != nil {
+			v = sec.find("", "")
+		}
+		if v == nil {
+			errs = append(errs, map[string]any{"SecretId": id, "ErrorCode": "ResourceNotFoundException", "Message": "Secrets Manager can't find the specified secret."})
+			continue
+		}
+		values = append(values, s.valueOf(sec, v))
+	}
+	writeJSON(w, map[string]any{"SecretValues": values, "Errors": errs})
+}
+
+// Batched counts how often a secret was asked for in BatchGetSecretValue calls.
+func (s *Server) Batched(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batched[name]
 }
 
 func (sec *secret) find(id, stage string) *version {
