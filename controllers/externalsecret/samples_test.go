@@ -39,7 +39,7 @@ func TestTemplateSamplesRender(t *testing.T) {
 		t.Errorf("image pull Secret: type %s, %s", pull.Type, pull.Data[".dockerconfigjson"])
 	}
 
-	if got := string(current("orders-db").Data["DATABASE_URL"]); got != "postgres://app:p%40ss+word%2F1@db.internal:5432/orders?sslmode=require" {
+	if got := string(current("orders-db").Data["DATABASE_URL"]); got != "postgres://app:p%40ss%20word%2F1@db.internal:5432/orders?sslmode=require" {
 		t.Errorf("DSN: %s", got)
 	}
 

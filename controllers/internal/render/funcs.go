@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"text/template"
 
@@ -48,7 +50,7 @@ var Catalog = []Group{
 	{"semantic versions", []string{"semver", "semverCompare"}},
 	{"JSON and YAML", []string{"toJson", "mustToJson", "toPrettyJson", "mustToPrettyJson", "toRawJson", "mustToRawJson", "fromJson", "mustFromJson",
 		"toYaml", "fromYaml", "fromYamlArray"}},
-	{"paths and URLs", []string{"base", "dir", "clean", "ext", "isAbs", "urlParse", "urlJoin"}},
+	{"paths and URLs", []string{"base", "dir", "clean", "ext", "isAbs", "urlParse", "urlJoin", "urlEscape"}},
 	{"certificates and keys", []string{"splitPEM", "filterPEM", "filterCertChain", "certSANs", "pkcs12cert", "pkcs12certPass", "pkcs12key", "pkcs12keyPass",
 		"pemToPkcs12", "pemToPkcs12Pass", "fullPemToPkcs12", "fullPemToPkcs12Pass", "jwkPublicKeyPem", "jwkPrivateKeyPem"}},
 }
@@ -146,7 +148,11 @@ var own = sync.OnceValue(func() map[string]any {
 		"b32enc": func(s string) string { return base32.StdEncoding.EncodeToString([]byte(s)) },
 		"b32dec": decoder("b32dec", "base32", base32.StdEncoding.DecodeString),
 		"hexenc": func(s string) string { return hex.EncodeToString([]byte(s)) },
-		"hexdec": decoder("hexdec", "hexadecimal", hex.DecodeString),
+		// urlEscape percent-encodes all but RFC 3986's unreserved characters,
+		// for user names and passwords in URLs (postgres://u:{{ .p | urlEscape }}@h):
+		// urlquery writes a space as "+", which a URL's userinfo reads as "+".
+		"urlEscape": func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") },
+		"hexdec":    decoder("hexdec", "hexadecimal", hex.DecodeString),
 
 		"toJson":           jsonEncoder("toJson", json.Marshal),
 		"mustToJson":       jsonEncoder("mustToJson", json.Marshal),
