@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,4 +250,31 @@ func TestDecodingStrategy(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// The README's template examples are lines of the samples the test above syncs.
+func TestREADMETemplatesAreTheSamples(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "templates", "templates.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, _ := strings.Cut(string(readme), "<!-- template-examples:begin -->")
+	block, _, _ = strings.Cut(block, "<!-- template-examples:end -->")
+	lines := 0
+	for _, line := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(line, "        ") {
+			continue // fences and comments
+		}
+		lines++
+		if !strings.Contains(string(samples), line+"\n") {
+			t.Errorf("README line is not in config/samples/templates/templates.yaml:\n%s", line)
+		}
+	}
+	if lines < 8 {
+		t.Errorf("found %d example lines in the README", lines)
+	}
 }
