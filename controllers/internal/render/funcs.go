@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
@@ -226,13 +227,14 @@ var listed = sync.OnceValue(func() map[string]bool {
 	return m
 })
 
-// libraryFunc is the allow-listed function name bound to b, before
-// metering; nil when there is none.
-func libraryFunc(b *budget, name string) any {
+// libraryFunc is the allow-listed function name, before metering, taken
+// from bound (budgeted's functions of one rendering) when it is there; nil
+// when there is none.
+func libraryFunc(bound map[string]any, name string) any {
 	if !listed()[name] {
 		return nil
 	}
-	if fn, ok := budgeted(b)[name]; ok {
+	if fn, ok := bound[name]; ok {
 		return fn
 	}
 	if fn, ok := own()[name]; ok {
@@ -276,14 +278,10 @@ func parseFuncs(text string) template.FuncMap {
 // would pass the budget, and the inserted instruments are added.
 func (b *budget) funcsFor(used map[string]bool) template.FuncMap {
 	m := template.FuncMap{}
-	for name := range used {
-		if fn := libraryFunc(b, name); fn != nil {
+	bound := budgeted(b)
+	for name := range used { // refused names never get here: parsing failed on them
+		if fn := libraryFunc(bound, name); fn != nil {
 			m[name] = b.metered(name, fn)
-		}
-	}
-	for name, reason := range refused {
-		if used[name] {
-			m[name] = func(...any) (string, error) { return "", &refusedError{name: name, reason: reason} }
 		}
 	}
 	m[stepFunc] = func() (string, error) { return "", b.step(0) }
@@ -419,23 +417,13 @@ func unmarshalYAML(b []byte, v any) error { return yaml.Unmarshal(b, v) }
 
 // marshalRaw is JSON without HTML escaping, as sprig's toRawJson.
 func marshalRaw(v any) ([]byte, error) {
-	var buf jsonBuffer
+	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return buf.trimmed(), nil
-}
-
-type jsonBuffer struct{ b []byte }
-
-func (j *jsonBuffer) Write(p []byte) (int, error) { j.b = append(j.b, p...); return len(p), nil }
-func (j *jsonBuffer) trimmed() []byte {
-	if n := len(j.b); n > 0 && j.b[n-1] == '\n' {
-		return j.b[:n-1]
-	}
-	return j.b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // sortedKeys are the keys of the dicts in order (sprig's come in random order).

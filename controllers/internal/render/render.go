@@ -171,12 +171,10 @@ func instrument(list *parse.ListNode, counts bool) {
 		switch n := n.(type) {
 		case *parse.ActionNode:
 			if len(n.Pipe.Decl) == 0 && !n.Pipe.IsAssign { // it prints
-				guard := parse.NewIdentifier(printFunc).SetPos(n.Pipe.Pos)
-				n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pipe.Pos, Args: []parse.Node{guard}})
+				pipeInto(n.Pipe, printFunc)
 			}
 		case *parse.RangeNode:
-			guard := parse.NewIdentifier(rangeFunc).SetPos(n.Pipe.Pos)
-			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pipe.Pos, Args: []parse.Node{guard}})
+			pipeInto(n.Pipe, rangeFunc)
 			instrument(n.List, true)
 			instrument(n.ElseList, false)
 		case *parse.IfNode:
@@ -190,6 +188,13 @@ func instrument(list *parse.ListNode, counts bool) {
 	if counts {
 		list.Nodes = append([]parse.Node{call(stepFunc)}, list.Nodes...)
 	}
+}
+
+// pipeInto ends pipe with a call of the function name, which gets the
+// pipeline's value as its argument ({{ x | name }}).
+func pipeInto(pipe *parse.PipeNode, name string) {
+	guard := parse.NewIdentifier(name).SetPos(pipe.Pos)
+	pipe.Cmds = append(pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pipe.Pos, Args: []parse.Node{guard}})
 }
 
 // call is the action {{ name }}.
