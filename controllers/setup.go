@@ -148,7 +148,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	sources, err := externalsecret.NewTemplateSourceCache(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper(), cfg.WatchNamespaces...)
+	sources, err := externalsecret.NewTemplateSourceCache(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper(),
+		CacheOptions(cfg.WatchNamespaces...).DefaultNamespaces)
 	if err != nil {
 		return fmt.Errorf("creating the template source cache: %w", err)
 	}

@@ -125,16 +125,26 @@ func checkTemplateSafety(t *vfv1alpha1.SecretTemplate) error {
 		return fmt.Errorf("target.template.type %q is not allowed: use Opaque, a kubernetes.io type for TLS, docker config, basic or SSH auth, or a custom type with a domain prefix", t.Type)
 	}
 	for k := range t.Metadata.Labels {
-		if operatorKey.MatchString(k) {
+		if forbiddenLabel(k) {
 			return fmt.Errorf("template label %q is not allowed: vaultferry.io/ keys belong to the operator", k)
 		}
 	}
 	for k := range t.Metadata.Annotations {
-		if operatorKey.MatchString(k) || strings.HasPrefix(k, "kubernetes.io/service-account.") {
+		if forbiddenAnnotation(k) {
 			return fmt.Errorf("template annotation %q is not allowed: vaultferry.io/ keys belong to the operator, kubernetes.io/service-account.* would make a token of the Secret", k)
 		}
 	}
 	return nil
+}
+
+// forbiddenLabel and forbiddenAnnotation are the metadata keys no template
+// may set, written in the spec or rendered: vaultferry.io/ keys belong to
+// the operator, and kubernetes.io/service-account.* annotations would make
+// the API server treat the Secret as a token.
+func forbiddenLabel(k string) bool { return operatorKey.MatchString(k) }
+
+func forbiddenAnnotation(k string) bool {
+	return operatorKey.MatchString(k) || strings.HasPrefix(k, "kubernetes.io/service-account.")
 }
 
 func ownerReference(es *vfv1alpha1.ExternalSecret) metav1.OwnerReference {

@@ -114,24 +114,19 @@ func templateSourceObject(kind string) *metav1.PartialObjectMetadata {
 }
 
 // NewTemplateSourceCache builds the cache of template sources: the metadata
-// of every ConfigMap and Secret (in namespaces, when given), stripped to
+// of every ConfigMap and Secret (in namespaces, the operator cache's
+// DefaultNamespaces: all when empty), stripped to
 // name, namespace and resourceVersion, so that memory stays small while a
 // change of any templateFrom object is seen. The operator's main cache
 // holds only its own Secrets.
-func NewTemplateSourceCache(cfg *rest.Config, scheme *runtime.Scheme, mapper apimeta.RESTMapper, namespaces ...string) (cache.Cache, error) {
-	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultTransform: func(in any) (any, error) {
+func NewTemplateSourceCache(cfg *rest.Config, scheme *runtime.Scheme, mapper apimeta.RESTMapper, namespaces map[string]cache.Config) (cache.Cache, error) {
+	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultNamespaces: namespaces, DefaultTransform: func(in any) (any, error) {
 		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
 			return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 				Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil
 		}
 		return in, nil
 	}}
-	if len(namespaces) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
 	return cache.New(cfg, opts)
 }
 

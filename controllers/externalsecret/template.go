@@ -89,7 +89,7 @@ func (r *Reconciler) readSource(ctx context.Context, namespace, kind, name strin
 	} else {
 		s := &corev1.Secret{}
 		if err = r.APIReader.Get(ctx, objKey, s); err == nil {
-			if s.Type == corev1.SecretTypeServiceAccountToken || s.Type == corev1.SecretType("bootstrap.kubernetes.io/token") {
+			if s.Type == corev1.SecretTypeServiceAccountToken || s.Type == corev1.SecretTypeBootstrapToken {
 				return nil, "", requeue.New(requeue.Stall, vfv1alpha1.InvalidSpecReason,
 					fmt.Errorf("templateFrom Secret %s is a %s Secret: templates cannot be read from tokens", name, s.Type))
 			}
@@ -363,7 +363,7 @@ func keysAndValues(out []byte) (map[string]string, error) {
 // errors count them rather than quote them.
 func checkRenderedMetadata(labels, annotations map[string]string) error {
 	for k, v := range labels {
-		if operatorKey.MatchString(k) {
+		if forbiddenLabel(k) {
 			return fmt.Errorf("a templateFrom label sets a vaultferry.io/ key, which belongs to the operator")
 		}
 		if len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
@@ -371,7 +371,7 @@ func checkRenderedMetadata(labels, annotations map[string]string) error {
 		}
 	}
 	for k := range annotations {
-		if operatorKey.MatchString(k) || strings.HasPrefix(k, "kubernetes.io/service-account.") {
+		if forbiddenAnnotation(k) {
 			return fmt.Errorf("a templateFrom annotation sets a vaultferry.io/ key or a kubernetes.io/service-account.* key, which templates cannot set")
 		}
 		if len(validation.IsQualifiedName(strings.ToLower(k))) > 0 {

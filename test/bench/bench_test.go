@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -405,50 +406,6 @@ func isReady(es *vfv1alpha1.ExternalSecret) bool {
 	return apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition)
 }
 
-// sumMetric adds the values of every series of the operator's metrics whose
-// line starts with prefix and contains every one of labels.
-func sumMetric(b *testing.B, proc *operator.Process, prefix string, labels ...string) float64 {
-	b.Helper()
-	text, err := proc.Metrics()
-	if err != nil {
-		b.Fatal(err)
-	}
-	sum := 0.0
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, prefix) || slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(line, l) }) {
-			continue
-		}
-		f := strings.Fields(line)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		sum += v
-	}
-	return sum
-}
-
-// apiServerWrites is the API server's count of write requests so far, from
-// its own metrics.
-func apiServerWrites(b *testing.B, env *testenv.Env) float64 {
-	b.Helper()
-	text, err := env.Kubectl(context.Background(), "get", "--raw", "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sum := 0.0
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		for _, verb := range []string{`verb="POST"`, `verb="PUT"`, `verb="PATCH"`, `verb="DELETE"`} {
-			if strings.Contains(line, verb) {
-				f := strings.Fields(line)
-				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				sum += v
-			}
-		}
-	}
-	return sum
-}
-
 // rawWrites times the writes a cold sync of the n ExternalSecrets named
 // prefix-i needs, made directly: a Secret each (deleted again, untimed) and
 // a status patch each (a templateSources entry the first sync replaces),
@@ -497,24 +454,68 @@ func (f *fixture) rawWrites(b *testing.B, prefix string, n int) float64 {
 	return took
 }
 
-// countAtLeast counts the series of a metric whose value is at least min.
-func countAtLeast(b *testing.B, proc *operator.Process, prefix string, min float64) int {
+// seriesValues are the values of the series in Prometheus text exposition
+// whose line starts with prefix (name and opening brace) and satisfies keep.
+func seriesValues(text, prefix string, keep func(line string) bool) []float64 {
+	var values []float64
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, prefix) || !keep(line) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		values = append(values, v)
+	}
+	return values
+}
+
+func operatorMetrics(b *testing.B, proc *operator.Process) string {
 	b.Helper()
 	text, err := proc.Metrics()
 	if err != nil {
 		b.Fatal(err)
 	}
+	return text
+}
+
+// sumMetric sums the operator's series of a metric that carry all labels.
+func sumMetric(b *testing.B, proc *operator.Process, prefix string, labels ...string) float64 {
+	b.Helper()
+	sum := 0.0
+	for _, v := range seriesValues(operatorMetrics(b, proc), prefix, func(line string) bool {
+		return !slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(line, l) })
+	}) {
+		sum += v
+	}
+	return sum
+}
+
+// countAtLeast counts the operator's series of a metric whose value is at least min.
+func countAtLeast(b *testing.B, proc *operator.Process, prefix string, min float64) int {
+	b.Helper()
 	n := 0
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		f := strings.Fields(line)
-		if v, _ := strconv.ParseFloat(f[len(f)-1], 64); v >= min {
+	for _, v := range seriesValues(operatorMetrics(b, proc), prefix, func(string) bool { return true }) {
+		if v >= min {
 			n++
 		}
 	}
 	return n
+}
+
+// apiServerWrites is the API server's count of write requests so far, from
+// its own metrics.
+func apiServerWrites(b *testing.B, env *testenv.Env) float64 {
+	b.Helper()
+	text, err := env.Kubectl(context.Background(), "get", "--raw", "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	writes := regexp.MustCompile(`verb="(POST|PUT|PATCH|DELETE)"`)
+	sum := 0.0
+	for _, v := range seriesValues(text, "apiserver_request_total{", writes.MatchString) {
+		sum += v
+	}
+	return sum
 }
 
 // procStats reads peak RSS (VmHWM) and CPU seconds of a live process from /proc.
