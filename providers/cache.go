@@ -326,13 +326,8 @@ func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) 
 		}
 	}
 	v, err, _ := m.reads.Do(key, func() (any, error) {
-		if err := m.waitForShare(ctx, ref.Tenant); err != nil {
+		if err := m.waitForCall(ctx, ref.Tenant); err != nil {
 			return Secret{}, err
-		}
-		if m.global != nil {
-			if err := m.global.Wait(ctx); err != nil {
-				return Secret{}, Errorf(ErrThrottled, "global client-side rate limit: %v", err)
-			}
 		}
 		start := time.Now()
 		s, err := m.Client.GetSecret(ctx, ref)
@@ -343,6 +338,30 @@ func (m *managedClient) GetSecret(ctx context.Context, ref Ref) (Secret, error) 
 		return s, err
 	})
 	return v.(Secret), err
+}
+
+// FindSecrets runs a find with every backend call it makes waiting for the
+// store's (and the global) rate limit, as single reads do.
+func (m *managedClient) FindSecrets(ctx context.Context, req FindRequest) (map[string]Secret, error) {
+	req.BeforeCall = func(ctx context.Context) error { return m.waitForCall(ctx, req.Tenant) }
+	start := time.Now()
+	found, err := m.Client.FindSecrets(ctx, req)
+	m.observe("FindSecrets", err, time.Since(start))
+	return found, err
+}
+
+// waitForCall waits for the tenant's share of the store's rate and for the
+// global rate limit.
+func (m *managedClient) waitForCall(ctx context.Context, tenant string) error {
+	if err := m.waitForShare(ctx, tenant); err != nil {
+		return err
+	}
+	if m.global != nil {
+		if err := m.global.Wait(ctx); err != nil {
+			return Errorf(ErrThrottled, "global client-side rate limit: %v", err)
+		}
+	}
+	return nil
 }
 
 // waitForShare waits for a token of tenant's share of the store's rate, or

@@ -18,6 +18,8 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrInvalid: the store configuration or request can never work as written.
 	ErrInvalid = errors.New("invalid")
+	// ErrTooMany: a find matched more keys, or listed more entries, than allowed.
+	ErrTooMany = fmt.Errorf("%w: too many keys", ErrInvalid)
 )
 
 // Class is a stable name for an error class, used as a metric label and a

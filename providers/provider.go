@@ -58,6 +58,14 @@ type Client interface {
 	// extraction happens in the controller, not here.
 	GetSecret(ctx context.Context, ref Ref) (Secret, error)
 
+	// FindSecrets lists the secrets under req.Path that carry every tag in
+	// req.Tags and returns the latest value of each one req.Keep keeps, by
+	// key in the form GetSecret reads. Keep runs on every listed key before
+	// anything else is read for it: a key it drops is never fetched. More
+	// than req.MaxKeys kept keys is ErrTooMany; a listing larger than
+	// MaxListed entries is ErrTooMany too, before any value is read.
+	FindSecrets(ctx context.Context, req FindRequest) (map[string]Secret, error)
+
 	// Check verifies the client can still authenticate; it drives the
 	// store's Ready condition.
 	Check(ctx context.Context) error
@@ -80,6 +88,41 @@ type Ref struct {
 	// Tenant is the namespace of the ExternalSecret reading: a store's rate
 	// limit is shared fairly between namespaces. Providers ignore it.
 	Tenant string
+}
+
+// FindRequest selects remote secrets by where they are and what they carry.
+type FindRequest struct {
+	// Path limits the search: a folder for Vault, a name prefix for AWS,
+	// Azure and the fake. Empty searches everything the credentials list.
+	Path string
+	// Tags every found secret carries (Vault KV v2 custom_metadata, AWS and
+	// Azure tags).
+	Tags map[string]string
+	// Keep filters listed keys (name pattern, tenancy) before any read.
+	Keep func(key string) bool
+	// Descend, when set, says whether a backend with folders (Vault) may
+	// list a folder at all: false for a folder no allowed key can be in.
+	Descend func(folder string) bool
+	// MaxKeys bounds how many keys may be kept.
+	MaxKeys int
+	// Tenant is the namespace of the ExternalSecret finding; providers ignore it.
+	Tenant string
+	// BeforeCall, when set, runs before every call to the backend and may
+	// refuse it (the store's rate limit). Providers call it; they never set it.
+	BeforeCall func(ctx context.Context) error
+}
+
+// MaxListed bounds how many entries one find may list, whatever it keeps:
+// a path with more is refused before any value is read, so that no find can
+// walk a whole vault on every refresh.
+const MaxListed = 10000
+
+// Call runs BeforeCall, if set.
+func (r FindRequest) Call(ctx context.Context) error {
+	if r.BeforeCall == nil {
+		return nil
+	}
+	return r.BeforeCall(ctx)
 }
 
 // Secret is one remote value.

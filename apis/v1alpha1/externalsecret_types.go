@@ -43,8 +43,9 @@ type ExternalSecretSpec struct {
 	// +kubebuilder:validation:MaxItems=500
 	Data []ExternalSecretData `json:"data,omitempty"`
 
-	// DataFrom copies every field of a remote JSON object into the Secret.
-	// Keys from Data win over keys from DataFrom.
+	// DataFrom copies many values at once: the fields of a remote JSON
+	// object (extract) or the secrets a search finds (find). A later entry
+	// wins over an earlier one; keys from Data win over keys from DataFrom.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=50
@@ -363,11 +364,119 @@ const (
 	DecodeAuto DecodingStrategy = "Auto"
 )
 
-// ExternalSecretDataFrom copies many values at once.
+// ExternalSecretDataFrom copies many values at once: every field of one
+// remote JSON object (extract), or every remote secret a search finds
+// (find). Rewrite then renames the keys.
+// +kubebuilder:validation:XValidation:rule="has(self.extract) != has(self.find)",message="a dataFrom entry sets exactly one of extract or find"
 type ExternalSecretDataFrom struct {
 	// Extract copies every top-level field of a remote JSON object. Nested
 	// values are written as JSON.
-	Extract RemoteRef `json:"extract"`
+	// +optional
+	Extract *RemoteRef `json:"extract,omitempty"`
+
+	// Find copies every remote secret under a path, with a name matching a
+	// pattern and carrying tags, each as one key. A ClusterSecretStore's
+	// allowedKeys apply to every found key: a key this namespace may not
+	// read is never read and never named.
+	// +optional
+	Find *ExternalSecretFind `json:"find,omitempty"`
+
+	// Rewrite renames the keys extract or find produced, one step after the
+	// other. Without rewrite, a found key's characters outside
+	// [-._a-zA-Z0-9] become "_" ("app/db" → "app_db"); with rewrite, the
+	// steps decide and a key that is not a valid Secret key is an error.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	Rewrite []ExternalSecretRewrite `json:"rewrite,omitempty"`
+}
+
+// ExternalSecretFind searches a store for remote secrets. Every condition
+// set must hold.
+// +kubebuilder:validation:XValidation:rule="has(self.path) || has(self.name) || has(self.tags)",message="find needs at least one of path, name or tags"
+type ExternalSecretFind struct {
+	// Path limits the search: a folder for Vault (KV v2 lists metadata
+	// recursively below it), a name prefix for AWS Secrets Manager, Azure
+	// Key Vault and the fake provider.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Path *string `json:"path,omitempty"`
+
+	// Name keeps the keys whose full remote name matches a regular expression.
+	// +optional
+	Name *FindName `json:"name,omitempty"`
+
+	// Tags keeps the secrets that carry every one of these tags: Vault KV v2
+	// custom_metadata, AWS and Azure tags.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=20
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// MaxKeys bounds how many keys the search may return. More is an
+	// InvalidData error and the Secret keeps its current version. Keys this
+	// namespace may not read are not counted.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxKeys int32 `json:"maxKeys,omitempty"`
+
+	// ConversionStrategy is accepted for manifests written for External
+	// Secrets Operator: only Default (invalid characters become "_").
+	// +kubebuilder:validation:Enum=Default
+	// +optional
+	ConversionStrategy string `json:"conversionStrategy,omitempty"`
+
+	// DecodingStrategy decodes every found value: None (the default),
+	// Base64, Base64URL or Auto.
+	// +kubebuilder:default=None
+	// +optional
+	DecodingStrategy DecodingStrategy `json:"decodingStrategy,omitempty"`
+}
+
+// FindName matches remote secret names.
+type FindName struct {
+	// RegExp is a regular expression (RE2 syntax, unanchored) the full
+	// remote name must match.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	RegExp string `json:"regexp"`
+}
+
+// ExternalSecretRewrite is one renaming step: a regular expression
+// replacement or a template over the key.
+// +kubebuilder:validation:XValidation:rule="has(self.regexp) != has(self.transform)",message="a rewrite step sets exactly one of regexp or transform"
+type ExternalSecretRewrite struct {
+	// Regexp replaces every match of source in the key with target, which
+	// may use $1 or ${name} for groups.
+	// +optional
+	Regexp *RewriteRegexp `json:"regexp,omitempty"`
+
+	// Transform renders a template with the key as .value, for example
+	// '{{ .value | upper }}'. It has the template functions of
+	// target.template.
+	// +optional
+	Transform *RewriteTransform `json:"transform,omitempty"`
+}
+
+// RewriteRegexp replaces matches of Source with Target.
+type RewriteRegexp struct {
+	// Source is a regular expression (RE2 syntax).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Source string `json:"source"`
+	// Target replaces each match; $1 or ${name} insert groups.
+	// +kubebuilder:validation:MaxLength=256
+	Target string `json:"target"`
+}
+
+// RewriteTransform renders a key name with a template.
+type RewriteTransform struct {
+	// Template produces the new key from .value, the current key.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Template string `json:"template"`
 }
 
 // Rollout moves workloads to each new version: every reference to an older

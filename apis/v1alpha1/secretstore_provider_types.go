@@ -56,4 +56,8 @@ type FakeProviderData struct {
 	// unpinned read returns the last one listed.
 	// +optional
 	Version string `json:"version,omitempty"`
+
+	// Tags are matched by dataFrom.find.tags.
+	// +optional
+	Tags map[string]string `json:"tags,omitempty"`
 }

@@ -90,30 +90,20 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		if err != nil {
 			return s, classify(fmt.Errorf("reading remote key %q: %w", ref.Key, err))
 		}
-		if s.Version != "" {
-			out.SourceVersions[ref.Key] = s.Version
-		}
-		if s.ExpiresAt != nil && (out.ExpiresAt == nil || s.ExpiresAt.Before(*out.ExpiresAt)) {
-			out.ExpiresAt = s.ExpiresAt
-		}
+		out.record(ref.Key, s)
 		return s, nil
 	}
 
-	for _, from := range es.Spec.DataFrom {
-		s, err := read(from.Extract)
+	for i, from := range es.Spec.DataFrom {
+		values, origin, err := r.readDataFrom(ctx, cl, store, es, from, read, &out)
 		if err != nil {
 			return fetched{}, err
 		}
-		fields, err := providers.Fields(s.Value)
+		renamed, err := renameKeys(ctx, values, from.Rewrite, from.Find != nil, origin)
 		if err != nil {
-			return fetched{}, classify(fmt.Errorf("extracting remote key %q: %w", from.Extract.Key, err))
+			return fetched{}, fmt.Errorf("dataFrom[%d]: %w", i, err)
 		}
-		for field, value := range fields {
-			if fields[field], err = decode(value, from.Extract.DecodingStrategy); err != nil {
-				return fetched{}, decodeError(from.Extract.Key, field)
-			}
-		}
-		maps.Copy(out.Data, fields)
+		maps.Copy(out.Data, renamed)
 	}
 	for _, d := range es.Spec.Data {
 		s, err := read(d.RemoteRef)
@@ -132,6 +122,56 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		out.Data[d.SecretKey] = value
 	}
 	return out, nil
+}
+
+// readDataFrom reads one dataFrom entry: the fields of one remote object,
+// or the secrets a find returns. origin names where a key came from, for errors.
+func (r *Reconciler) readDataFrom(ctx context.Context, cl providers.Client, store *resolvedStore, es *vfv1alpha1.ExternalSecret,
+	from vfv1alpha1.ExternalSecretDataFrom, read func(vfv1alpha1.RemoteRef) (providers.Secret, error), out *fetched,
+) (map[string][]byte, func(string) string, error) {
+	if from.Extract != nil {
+		s, err := read(*from.Extract)
+		if err != nil {
+			return nil, nil, err
+		}
+		fields, err := providers.Fields(s.Value)
+		if err != nil {
+			return nil, nil, classify(fmt.Errorf("extracting remote key %q: %w", from.Extract.Key, err))
+		}
+		for field, value := range fields {
+			if fields[field], err = decode(value, from.Extract.DecodingStrategy); err != nil {
+				return nil, nil, decodeError(from.Extract.Key, field)
+			}
+		}
+		return fields, func(field string) string { return fmt.Sprintf("field %q of remote key %q", field, from.Extract.Key) }, nil
+	}
+
+	req, err := store.findRequest(from.Find, es.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := cl.FindSecrets(ctx, req)
+	if err != nil {
+		return nil, nil, classify(fmt.Errorf("finding remote keys under %q: %w", req.Path, err))
+	}
+	values := make(map[string][]byte, len(found))
+	for key, s := range found {
+		if values[key], err = decode(s.Value, from.Find.DecodingStrategy); err != nil {
+			return nil, nil, decodeError(key, key)
+		}
+		out.record(key, s)
+	}
+	return values, func(key string) string { return fmt.Sprintf("remote key %q", key) }, nil
+}
+
+// record notes the version and expiry of a read.
+func (f *fetched) record(key string, s providers.Secret) {
+	if s.Version != "" {
+		f.SourceVersions[key] = s.Version
+	}
+	if s.ExpiresAt != nil && (f.ExpiresAt == nil || s.ExpiresAt.Before(*f.ExpiresAt)) {
+		f.ExpiresAt = s.ExpiresAt
+	}
 }
 
 // checkRef applies the backend's naming rules and the tenancy rules to a

@@ -114,7 +114,7 @@ func TestTemplateFromSources(t *testing.T) {
 	withSource := func(name string, from vfv1alpha1.TemplateFrom) *vfv1alpha1.ExternalSecret {
 		es := &vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: vfv1alpha1.ExternalSecretSpec{
 			SecretStoreRef: vfv1alpha1.SecretStoreRef{Name: "store"},
-			DataFrom:       []vfv1alpha1.ExternalSecretDataFrom{{Extract: vfv1alpha1.RemoteRef{Key: "db"}}},
+			DataFrom:       []vfv1alpha1.ExternalSecretDataFrom{{Extract: &vfv1alpha1.RemoteRef{Key: "db"}}},
 			Target:         vfv1alpha1.ExternalSecretTarget{Template: &vfv1alpha1.SecretTemplate{TemplateFrom: []vfv1alpha1.TemplateFrom{from}}},
 		}}
 		operator.Create(t, env.Client, es)
@@ -157,7 +157,7 @@ func TestRefreshPolicies(t *testing.T) {
 	newES := func(name string, policy vfv1alpha1.RefreshPolicy) *vfv1alpha1.ExternalSecret {
 		es := &vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: vfv1alpha1.ExternalSecretSpec{
 			SecretStoreRef: vfv1alpha1.SecretStoreRef{Name: "store"}, RefreshPolicy: policy, RefreshInterval: &metav1.Duration{Duration: time.Second},
-			DataFrom: []vfv1alpha1.ExternalSecretDataFrom{{Extract: vfv1alpha1.RemoteRef{Key: "db"}}},
+			DataFrom: []vfv1alpha1.ExternalSecretDataFrom{{Extract: &vfv1alpha1.RemoteRef{Key: "db"}}},
 		}}
 		operator.Create(t, env.Client, es)
 		return synced(t, es, "")
@@ -237,7 +237,7 @@ func TestDecodingStrategy(t *testing.T) {
 	es := &vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "decode"}, Spec: vfv1alpha1.ExternalSecretSpec{
 		SecretStoreRef: vfv1alpha1.SecretStoreRef{Name: "store"},
 		Data:           []vfv1alpha1.ExternalSecretData{{SecretKey: "bin", RemoteRef: vfv1alpha1.RemoteRef{Key: "bin", DecodingStrategy: vfv1alpha1.DecodeBase64}}},
-		DataFrom:       []vfv1alpha1.ExternalSecretDataFrom{{Extract: vfv1alpha1.RemoteRef{Key: "obj", DecodingStrategy: vfv1alpha1.DecodeAuto}}},
+		DataFrom:       []vfv1alpha1.ExternalSecretDataFrom{{Extract: &vfv1alpha1.RemoteRef{Key: "obj", DecodingStrategy: vfv1alpha1.DecodeAuto}}},
 	}}
 	operator.Create(t, env.Client, es)
 	es = synced(t, es, "")

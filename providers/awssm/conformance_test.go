@@ -54,6 +54,7 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		Provider:       awssm.New(awssm.WithHTTPClient(fake.Client())),
 		Seed:           func(_ *testing.T, key string, value []byte) string { return fake.Put(key, string(value)) },
+		Tag:            func(_ *testing.T, key string, tags map[string]string) { fake.Tag(key, tags) },
 		Store:          store(secretAccessKey),
 		BadCredentials: store("wrong-secret"),
 	})
@@ -219,4 +220,43 @@ func TestReadsArrivingTogetherAreBatched(t *testing.T) {
 	if got := fake.Requests("GetSecretValue") - before - 1; got != 30 {
 		t.Errorf("without BatchGetSecretValue: %d GetSecretValue calls for 30 keys", got)
 	}
+}
+
+// A find of 100 keys costs the list pages and ⌈100/20⌉ BatchGetSecretValue
+// calls, no GetSecretValue or DescribeSecret; a key Keep drops is never asked for.
+func TestFindBatchesValueReads(t *testing.T) {
+	ctx := context.Background()
+	fake, store := harness(t)
+	for i := range 100 {
+		fake.Put(fmt.Sprintf("team/app/key-%03d", i), fmt.Sprintf(`{"n":%d}`, i))
+	}
+	fake.Put("team/app/other-tenant", `{"n":-1}`)
+	fake.Put("team/elsewhere", `{"n":-2}`)
+	s, kube, ns := store(secretAccessKey)(t)
+	c, err := awssm.New(awssm.WithHTTPClient(fake.Client())).NewClient(ctx, s, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := fake.Requests("ListSecrets")
+	found, err := c.FindSecrets(ctx, providers.FindRequest{Path: "team/app/", MaxKeys: 100,
+		Keep: func(key string) bool { return key != "team/app/other-tenant" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 100 || string(found["team/app/key-042"].Value) != `{"n":42}` {
+		t.Fatalf("found %d keys (key-042 = %q), want the 100 keys with their values", len(found), found["team/app/key-042"].Value)
+	}
+	calls := map[string]int{
+		"BatchGetSecretValue": fake.Requests("BatchGetSecretValue"),
+		"GetSecretValue":      fake.Requests("GetSecretValue"),
+		"DescribeSecret":      fake.Requests("DescribeSecret"),
+		"ListSecrets":         fake.Requests("ListSecrets") - lists,
+	}
+	if calls["BatchGetSecretValue"] > 5 || calls["GetSecretValue"] != 0 || calls["DescribeSecret"] != 0 || calls["ListSecrets"] != 2 {
+		t.Fatalf("calls = %v, want at most 5 BatchGetSecretValue, 2 ListSecrets pages (101 names at 100 a page) and nothing else", calls)
+	}
+	if n := fake.Batched("team/app/other-tenant"); n != 0 {
+		t.Fatalf("a key Keep dropped was asked for %d times", n)
+	}
+	t.Logf("100 found keys: %v", calls)
 }

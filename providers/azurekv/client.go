@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -44,6 +45,47 @@ func (c *kvClient) GetSecret(ctx context.Context, ref providers.Ref) (providers.
 		}
 	}
 	return s, nil
+}
+
+// FindSecrets pages through the vault's secret properties (names, tags and
+// attributes, never values), keeps enabled secrets whose name starts with
+// req.Path (regardless of case, as Key Vault compares names) and that carry req.Tags, then reads the values of those req.Keep keeps.
+func (c *kvClient) FindSecrets(ctx context.Context, req providers.FindRequest) (map[string]providers.Secret, error) {
+	found := req.NewCollector()
+	pager := c.kv.NewListSecretPropertiesPager(&azsecrets.ListSecretPropertiesOptions{})
+	for pager.More() {
+		if err := req.Call(ctx); err != nil {
+			return nil, err
+		}
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "")
+		}
+		for _, item := range page.Value {
+			if err := found.Listed(); err != nil {
+				return nil, err
+			}
+			if item.ID == nil || (item.Attributes != nil && item.Attributes.Enabled != nil && !*item.Attributes.Enabled) {
+				continue
+			}
+			name := item.ID.Name()
+			tags := map[string]string{}
+			for k, v := range item.Tags {
+				if v != nil {
+					tags[k] = *v
+				}
+			}
+			if !strings.HasPrefix(strings.ToLower(name), strings.ToLower(secretName(req.Path))) || !providers.HasTags(tags, req.Tags) {
+				continue
+			}
+			if err := found.Add(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return providers.ReadEach(ctx, req, found.Keys(), func(ctx context.Context, key string) (providers.Secret, error) {
+		return c.GetSecret(ctx, providers.Ref{Key: key})
+	})
 }
 
 // Check lists one page of secret properties: it proves the credential and the vault's access policy.

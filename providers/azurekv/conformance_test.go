@@ -58,6 +58,7 @@ func TestConformance(t *testing.T) {
 		Seed: func(_ *testing.T, key string, value []byte) string {
 			return fake.Set(key, string(value))
 		},
+		Tag:            func(_ *testing.T, key string, tags map[string]string) { fake.Tag(key, tags) },
 		Store:          withSecret(clientSecret),
 		BadCredentials: withSecret("wrong"),
 	})

@@ -40,6 +40,13 @@ func TestConformance(t *testing.T) {
 			data = append(data, vfv1alpha1.FakeProviderData{Key: key, Value: string(value), Version: version})
 			return version
 		},
+		Tag: func(_ *testing.T, key string, tags map[string]string) {
+			for i := range data {
+				if data[i].Key == key {
+					data[i].Tags = tags
+				}
+			}
+		},
 		Store:          store("open-sesame"),
 		BadCredentials: store("wrong"),
 	})

@@ -6,6 +6,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -118,6 +121,33 @@ func (c *client) GetSecret(ctx context.Context, ref providers.Ref) (providers.Se
 		return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "fake: key %q not found", ref.Key)
 	}
 	return providers.Secret{Value: []byte(found.Value), Version: found.Version}, nil
+}
+
+// FindSecrets matches keys by prefix and tags; the last entry of a key
+// listed is the one that counts, as for an unpinned read.
+func (c *client) FindSecrets(ctx context.Context, req providers.FindRequest) (map[string]providers.Secret, error) {
+	if err := req.Call(ctx); err != nil {
+		return nil, err
+	}
+	latest := map[string]*vfv1alpha1.FakeProviderData{}
+	for i := range c.data {
+		latest[c.data[i].Key] = &c.data[i]
+	}
+	found := req.NewCollector()
+	for _, key := range slices.Sorted(maps.Keys(latest)) {
+		if err := found.Listed(); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(key, req.Path) || !providers.HasTags(latest[key].Tags, req.Tags) {
+			continue
+		}
+		if err := found.Add(key); err != nil {
+			return nil, err
+		}
+	}
+	return providers.ReadEach(ctx, req, found.Keys(), func(ctx context.Context, key string) (providers.Secret, error) {
+		return c.GetSecret(ctx, providers.Ref{Key: key})
+	})
 }
 
 func (c *client) Check(context.Context) error { return nil }

@@ -5,6 +5,8 @@ package providertest
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +36,12 @@ type Harness struct {
 	// KV): the plain-text case is then seeded as {"value": text} and read
 	// back through that property.
 	Structured bool
+	// Folders is set when the backend nests keys in folders (Vault): found
+	// keys are then seeded as "find/<name>", else as "find-<name>".
+	Folders bool
+	// Tag sets tags on a seeded key; nil when the backend cannot (the tags
+	// case is skipped).
+	Tag func(t *testing.T, key string, tags map[string]string)
 }
 
 // Run runs the conformance suite.
@@ -45,6 +53,19 @@ func Run(t *testing.T, h Harness) {
 		h.Seed(t, "conformance-plain", []byte(`{"value":"just text"}`))
 	} else {
 		h.Seed(t, "conformance-plain", []byte("just text"))
+	}
+
+	sep := "-"
+	if h.Folders {
+		sep = "/"
+	}
+	findKey := func(name string) string { return "find" + sep + name }
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		h.Seed(t, findKey(name), []byte(`{"name":"`+name+`"}`))
+	}
+	if h.Tag != nil {
+		h.Tag(t, findKey("alpha"), map[string]string{"team": "payments", "env": "prod"})
+		h.Tag(t, findKey("beta"), map[string]string{"team": "payments", "env": "dev"})
 	}
 
 	newClient := func(t *testing.T) providers.Client {
@@ -110,6 +131,55 @@ func Run(t *testing.T, h Harness) {
 		}
 		if !errors.Is(err, providers.ErrForbidden) {
 			t.Fatalf("error = %v, want ErrForbidden", err)
+		}
+	})
+	t.Run("find returns what it keeps, under its path, with its tags", func(t *testing.T) {
+		all := []string{findKey("alpha"), findKey("beta"), findKey("gamma")}
+		cases := []struct {
+			name string
+			req  providers.FindRequest
+			want []string
+			err  error
+		}{
+			{name: "path", req: providers.FindRequest{Path: "find" + sep, MaxKeys: 10}, want: all},
+			{name: "keep drops a key", req: providers.FindRequest{Path: "find" + sep, MaxKeys: 10, Keep: func(k string) bool { return k != findKey("beta") }},
+				want: []string{findKey("alpha"), findKey("gamma")}},
+			{name: "tags", req: providers.FindRequest{Path: "find" + sep, MaxKeys: 10, Tags: map[string]string{"team": "payments", "env": "prod"}},
+				want: []string{findKey("alpha")}},
+			{name: "more than maxKeys", req: providers.FindRequest{Path: "find" + sep, MaxKeys: 2}, err: providers.ErrTooMany},
+			{name: "dropped keys do not count", req: providers.FindRequest{Path: "find" + sep, MaxKeys: 2, Keep: func(k string) bool { return k != findKey("beta") }},
+				want: []string{findKey("alpha"), findKey("gamma")}},
+			{name: "an empty path", req: providers.FindRequest{Path: "nothing" + sep + "here", MaxKeys: 10}, want: nil},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				if tc.req.Tags != nil && h.Tag == nil {
+					t.Skip("backend has no tags")
+				}
+				calls := 0
+				tc.req.BeforeCall = func(context.Context) error { calls++; return nil }
+				found, err := newClient(t).FindSecrets(ctx, tc.req)
+				if tc.err != nil {
+					if !errors.Is(err, tc.err) {
+						t.Fatalf("error = %v, want %v", err, tc.err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := slices.Sorted(maps.Keys(found)); !slices.Equal(got, tc.want) {
+					t.Fatalf("found %q, want %q", got, tc.want)
+				}
+				for key, s := range found {
+					if name, _ := providers.Property(s.Value, "name"); key != findKey(string(name)) {
+						t.Errorf("value of %q is %q, want its own", key, s.Value)
+					}
+				}
+				if calls == 0 {
+					t.Error("BeforeCall never ran: the find bypassed the store's rate limit")
+				}
+			})
 		}
 	})
 	t.Run("check passes and close is idempotent", func(t *testing.T) {

@@ -256,3 +256,108 @@ func classify(err error, what string) error {
 		return providers.Errorf(providers.ErrUnavailable, "vault: %s: could not reach Vault", what)
 	}
 }
+
+// FindSecrets walks the folder req.Path with LIST (KV v2 lists metadata/),
+// keeps the keys req.Keep keeps and, with tags, whose custom_metadata holds
+// them (one metadata read per kept key; KV v1 has no metadata), then reads
+// the values.
+func (c *client) FindSecrets(ctx context.Context, req providers.FindRequest) (map[string]providers.Secret, error) {
+	if len(req.Tags) > 0 && !c.kvV2() {
+		return nil, providers.Errorf(providers.ErrInvalid, "vault: find.tags matches custom_metadata, which KV v1 does not have")
+	}
+	found := req.NewCollector()
+	var folders []string
+	if root := strings.Trim(req.Path, "/"); req.MayDescend(root) {
+		folders = append(folders, root)
+	}
+	for len(folders) > 0 {
+		folder := folders[0]
+		folders = folders[1:]
+		entries, err := c.list(ctx, req, folder)
+		if err != nil {
+			return nil, err
+		}
+		for _, entry := range entries {
+			if err := found.Listed(); err != nil {
+				return nil, err
+			}
+			key := strings.TrimPrefix(folder+"/"+entry, "/")
+			if strings.HasSuffix(entry, "/") {
+				if sub := strings.TrimSuffix(key, "/"); req.MayDescend(sub) {
+					folders = append(folders, sub)
+				}
+				continue
+			}
+			if err := found.Add(key); err != nil {
+				return nil, err
+			}
+		}
+	}
+	keys := found.Keys()
+	if len(req.Tags) > 0 {
+		tagged, err := providers.ReadEach(ctx, req, keys, c.customMetadata)
+		if err != nil {
+			return nil, err
+		}
+		keys = keys[:0]
+		for key, s := range tagged {
+			var tags map[string]string
+			if json.Unmarshal(s.Value, &tags) == nil && providers.HasTags(tags, req.Tags) {
+				keys = append(keys, key)
+			}
+		}
+	}
+	return providers.ReadEach(ctx, req, keys, func(ctx context.Context, key string) (providers.Secret, error) {
+		return c.GetSecret(ctx, providers.Ref{Key: key})
+	})
+}
+
+// list returns the entries of one folder; folders end in "/". A folder
+// that does not exist is empty.
+func (c *client) list(ctx context.Context, req providers.FindRequest, folder string) ([]string, error) {
+	if err := req.Call(ctx); err != nil {
+		return nil, err
+	}
+	path := c.mount() + "/" + folder
+	if c.kvV2() {
+		path = c.mount() + "/metadata/" + folder
+	}
+	// Only the path the tenant wrote is named: a subfolder may hold other tenants' keys.
+	s, err := c.do(ctx, fmt.Sprintf("listing under %q", req.Path), func() (*vaultapi.Secret, error) {
+		return c.api.Logical().ListWithContext(ctx, path)
+	})
+	if err != nil || s == nil {
+		return nil, err
+	}
+	raw, _ := s.Data["keys"].([]any)
+	entries := make([]string, 0, len(raw))
+	for _, k := range raw {
+		if name, ok := k.(string); ok && name != "" {
+			entries = append(entries, name)
+		}
+	}
+	return entries, nil
+}
+
+// customMetadata reads a KV v2 key's custom_metadata (never its value) as
+// a JSON object.
+func (c *client) customMetadata(ctx context.Context, key string) (providers.Secret, error) {
+	s, err := c.do(ctx, fmt.Sprintf("reading the metadata of %q", key), func() (*vaultapi.Secret, error) {
+		return c.api.Logical().ReadWithContext(ctx, c.mount()+"/metadata/"+key)
+	})
+	if err != nil {
+		return providers.Secret{}, err
+	}
+	if s == nil || s.Data == nil {
+		return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: %q not found", key)
+	}
+	custom, _ := s.Data["custom_metadata"].(map[string]any)
+	tags := map[string]string{}
+	for k, v := range custom {
+		if str, ok := v.(string); ok {
+			tags[k] = str
+		}
+	}
+	b, _ := json.Marshal(tags) // map[string]string always marshals
+	return providers.Secret{Value: b}, nil
+}

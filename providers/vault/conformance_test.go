@@ -51,6 +51,8 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		Provider:   vault.New(),
 		Structured: true,
+		Folders:    true,
+		Tag:        func(t *testing.T, key string, tags map[string]string) { v.TagKV(t, key, tags) },
 		Seed: func(t *testing.T, key string, value []byte) string {
 			var data map[string]any
 			if err := json.Unmarshal(value, &data); err != nil {

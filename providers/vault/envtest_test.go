@@ -3,7 +3,9 @@ package vault_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -328,3 +330,81 @@ func TestAllowedKeysCompareCaseAsVaultDoes(t *testing.T) {
 	}
 	operator.AssertNoLeak(t, env.Client, a, "own-value", "upper-case-value", "kv1-value")
 }
+
+// dataFrom.find through a ClusterSecretStore with allowedKeys, against the
+// real Vault: a find over the whole tenants/ tree returns only the
+// namespace's own keys; the other tenant's keys are never read (the audit
+// log) and never named (status, events, logs); tags, rewrite, the cap and
+// a rewrite collision each end as a user would expect.
+func TestFindThroughAClusterStoreReadsOnlyAllowedKeys(t *testing.T) {
+	v := startAll(t)
+	a, b := env.Namespace(t, nil), env.Namespace(t, nil)
+	v.PutKV(t, "tenants/"+a+"/app/db", map[string]any{"password": "a-db-value"})
+	v.PutKV(t, "tenants/"+a+"/app/api", map[string]any{"token": "a-api-value"})
+	v.TagKV(t, "tenants/"+a+"/app/api", map[string]string{"tier": "edge"})
+	v.PutKV(t, "tenants/"+b+"/app/db", map[string]any{"password": "b-db-value"})
+	v.TagKV(t, "tenants/"+b+"/app/db", map[string]string{"tier": "edge"})
+	operator.Create(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-token"},
+		StringData: map[string]string{"token": vaultdev.RootToken}})
+	store := &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "find-" + a}, Spec: vfv1alpha1.SecretStoreSpec{
+		Conditions: []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{a}, AllowedKeys: []string{"tenants/{namespace}/**"}}},
+		Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: v.Addr, Path: "secret", Version: vfv1alpha1.VaultKVv2,
+			Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: a}}}}}}
+	find := func(name string, f vfv1alpha1.ExternalSecretFind, rewrite ...vfv1alpha1.ExternalSecretRewrite) *vfv1alpha1.ExternalSecret {
+		return fixtures.ExternalSecret(a, name, fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name), fixtures.WithFind(f, rewrite...))
+	}
+	path := func(p string) *string { return &p }
+	stripPrefix := vfv1alpha1.ExternalSecretRewrite{Regexp: &vfv1alpha1.RewriteRegexp{Source: "^tenants/[^/]+/app/", Target: ""}}
+	everything := find("everything", vfv1alpha1.ExternalSecretFind{Path: path("tenants")})
+	rewritten := find("rewritten", vfv1alpha1.ExternalSecretFind{Path: path("tenants"), Name: &vfv1alpha1.FindName{RegExp: "/app/"}},
+		stripPrefix, vfv1alpha1.ExternalSecretRewrite{Transform: &vfv1alpha1.RewriteTransform{Template: "{{ .value | upper }}_JSON"}})
+	tagged := find("tagged", vfv1alpha1.ExternalSecretFind{Path: path("tenants"), Tags: map[string]string{"tier": "edge"}}, stripPrefix)
+	capped := find("capped", vfv1alpha1.ExternalSecretFind{Path: path("tenants/" + a), MaxKeys: 2}, stripPrefix)
+	collide := find("collide", vfv1alpha1.ExternalSecretFind{Path: path("tenants")},
+		vfv1alpha1.ExternalSecretRewrite{Regexp: &vfv1alpha1.RewriteRegexp{Source: ".*", Target: "same"}})
+	otherReads := v.Requests(t, "secret/data/tenants/"+b) + v.Requests(t, "secret/metadata/tenants/"+b)
+	operator.Create(t, env.Client, store, everything, rewritten, tagged, capped, collide)
+
+	want := map[*vfv1alpha1.ExternalSecret]map[string]string{
+		everything: {"tenants_" + a + "_app_db": `{"password":"a-db-value"}`, "tenants_" + a + "_app_api": `{"token":"a-api-value"}`},
+		rewritten:  {"DB_JSON": `{"password":"a-db-value"}`, "API_JSON": `{"token":"a-api-value"}`},
+		tagged:     {"api": `{"token":"a-api-value"}`},
+		capped:     {"db": `{"password":"a-db-value"}`, "api": `{"token":"a-api-value"}`},
+	}
+	for es, data := range want {
+		synced := operator.WaitSynced(t, env.Client, es, "")
+		got := operator.SecretData(t, env.Client, a, synced.Status.CurrentSecretName)
+		if len(got) != len(data) {
+			t.Errorf("%s: Secret keys %v, want %v", es.Name, keysOf(got), data)
+		}
+		for k, val := range data {
+			if string(got[k]) != val {
+				t.Errorf("%s: key %q = %q, want %q", es.Name, k, got[k], val)
+			}
+		}
+	}
+	collided := operator.WaitForReason(t, env.Client, collide, metav1.ConditionFalse, vfv1alpha1.InvalidDataReason)
+	if msg := operator.Condition(collided.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, `both become Secret key "same"`) {
+		t.Errorf("collision: %s", msg)
+	}
+
+	// A third key makes the capped find too large: the sync fails with a
+	// message that says what to do, and the current version stays.
+	cappedVersion := operator.WaitSynced(t, env.Client, capped, "").Status.CurrentSecretName
+	v.PutKV(t, "tenants/"+a+"/app/cache", map[string]any{"url": "redis://a"})
+	operator.ForceSync(t, env.Client, capped)
+	over := operator.WaitForReason(t, env.Client, capped, metav1.ConditionFalse, vfv1alpha1.InvalidDataReason)
+	if msg := operator.Condition(over.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, "more than 2 keys (find.maxKeys)") {
+		t.Errorf("cap: %s", msg)
+	}
+	if over.Status.CurrentSecretName != cappedVersion || len(operator.SecretData(t, env.Client, a, cappedVersion)) != 2 {
+		t.Errorf("the capped ExternalSecret lost its version %s (now %q)", cappedVersion, over.Status.CurrentSecretName)
+	}
+
+	if n := v.Requests(t, "secret/data/tenants/"+b) + v.Requests(t, "secret/metadata/tenants/"+b) - otherReads; n != 0 {
+		t.Errorf("Vault received %d reads of the other tenant's keys", n)
+	}
+	operator.AssertNoLeak(t, env.Client, a, "tenants/"+b, "a-db-value", "a-api-value", "b-db-value")
+}
+
+func keysOf(m map[string][]byte) []string { return slices.Sorted(maps.Keys(m)) }

@@ -12,8 +12,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +52,7 @@ type secret struct {
 	name         string
 	versions     []*version
 	nextRotation *time.Time
+	tags         map[string]string
 }
 
 type version struct {
@@ -100,6 +104,13 @@ func (s *Server) put(name, value string, binary []byte) string {
 	id := fmt.Sprintf("%08x-0000-4000-8000-%012x", len(sec.versions)+1, len(s.secrets))
 	sec.versions = append(sec.versions, &version{id: id, value: value, binary: binary, stages: []string{"AWSCURRENT"}})
 	return id
+}
+
+// Tag sets the secret's tags.
+func (s *Server) Tag(name string, tags map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets[name].tags = tags
 }
 
 // SetNextRotation sets the secret's next rotation date.
@@ -177,11 +188,7 @@ func (s *Server) serveSecretsManager(w http.ResponseWriter, r *http.Request, op 
 	}
 	switch op {
 	case "ListSecrets":
-		list := []map[string]any{}
-		for name := range s.secrets {
-			list = append(list, map[string]any{"ARN": s.ARN(name), "Name": name})
-		}
-		writeJSON(w, map[string]any{"SecretList": list})
+		s.serveList(w, body)
 	case "BatchGetSecretValue":
 		s.serveBatch(w, body)
 	case "GetSecretValue", "DescribeSecret":
@@ -218,6 +225,70 @@ func (s *Server) valueOf(sec *secret, v *version) map[string]any {
 		out["SecretString"] = v.value
 	}
 	return out
+}
+
+// serveList answers ListSecrets a page at a time (MaxResults, at most 100,
+// and NextToken) with names, ARNs, tags and rotation dates, never values.
+// Filters are ANDed between keys and ORed within one; name, tag-key and
+// tag-value match prefixes, case-sensitively, as AWS documents.
+func (s *Server) serveList(w http.ResponseWriter, body []byte) {
+	var in struct {
+		MaxResults int
+		NextToken  string
+		Filters    []struct {
+			Key    string
+			Values []string
+		}
+	}
+	_ = json.Unmarshal(body, &in)
+	if in.MaxResults <= 0 || in.MaxResults > 100 {
+		in.MaxResults = 100
+	}
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(s.secrets)) {
+		sec := s.secrets[name]
+		matches := true
+		for _, f := range in.Filters {
+			matches = matches && slices.ContainsFunc(f.Values, func(v string) bool {
+				switch f.Key {
+				case "name":
+					return strings.HasPrefix(name, v)
+				case "tag-key":
+					return slices.ContainsFunc(slices.Collect(maps.Keys(sec.tags)), func(k string) bool { return strings.HasPrefix(k, v) })
+				case "tag-value":
+					return slices.ContainsFunc(slices.Collect(maps.Values(sec.tags)), func(t string) bool { return strings.HasPrefix(t, v) })
+				}
+				return false
+			})
+		}
+		if matches {
+			names = append(names, name)
+		}
+	}
+	start, _ := strconv.Atoi(in.NextToken)
+	start = min(max(start, 0), len(names))
+	end := min(start+in.MaxResults, len(names))
+	list := []map[string]any{}
+	for _, name := range names[start:end] {
+		entry := map[string]any{"ARN": s.ARN(name), "Name": name}
+		if tags := s.secrets[name].tags; len(tags) > 0 {
+			var out []map[string]string
+			for _, k := range slices.Sorted(maps.Keys(tags)) {
+				out = append(out, map[string]string{"Key": k, "Value": tags[k]})
+			}
+			entry["Tags"] = out
+		}
+		if next := s.secrets[name].nextRotation; next != nil {
+			entry["NextRotationDate"] = float64(next.Unix())
+			entry["RotationEnabled"] = true
+		}
+		list = append(list, entry)
+	}
+	out := map[string]any{"SecretList": list}
+	if end < len(names) {
+		out["NextToken"] = strconv.Itoa(end)
+	}
+	writeJSON(w, out)
 }
 
 // serveBatch answers BatchGetSecretValue with SecretIdList (at most 20, as

@@ -25,10 +25,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +65,7 @@ type version struct {
 	value   string
 	enabled bool
 	expires *time.Time
+	tags    map[string]string
 }
 
 type failure struct {
@@ -136,6 +139,12 @@ func (s *Server) Disable(name string) { s.latest(name, func(v *version) { v.enab
 // Expire sets the latest version's expiry.
 func (s *Server) Expire(name string, at time.Time) {
 	s.latest(name, func(v *version) { v.expires = &at })
+}
+
+// Tag sets the tags of the latest version (Key Vault lists the current
+// version's tags).
+func (s *Server) Tag(name string, tags map[string]string) {
+	s.latest(name, func(v *version) { v.tags = tags })
 }
 
 func (s *Server) latest(name string, f func(*version)) {
@@ -247,11 +256,7 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) == 1 && parts[0] == "secrets" {
 		s.requests["list"]++
-		list := []map[string]any{}
-		for name := range s.secrets {
-			list = append(list, map[string]any{"id": s.vaultBase(r) + "/secrets/" + name, "attributes": map[string]any{"enabled": true}})
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"value": list, "nextLink": nil})
+		writeJSON(w, http.StatusOK, s.listPage(r))
 		return
 	}
 	if len(parts) < 2 || parts[0] != "secrets" {
@@ -300,8 +305,38 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"value": v.value, "id": s.vaultBase(r) + "/secrets/" + name + "/" + v.id,
-		"attributes": attributes(v), "contentType": "application/json", "tags": map[string]string{"owner": "tests"},
+		"attributes": attributes(v), "contentType": "application/json", "tags": v.tags,
 	})
+}
+
+// listPage answers "list secret properties" a page at a time (maxresults,
+// at most 25 as Key Vault serves, and a nextLink carrying $skiptoken), with
+// each secret's current tags and attributes, never values.
+func (s *Server) listPage(r *http.Request) map[string]any {
+	names := slices.Sorted(maps.Keys(s.secrets))
+	size := 25
+	if n, err := strconv.Atoi(r.URL.Query().Get("maxresults")); err == nil && n > 0 && n < size {
+		size = n
+	}
+	start, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
+	start = min(max(start, 0), len(names))
+	end := min(start+size, len(names))
+	list := []map[string]any{}
+	for _, name := range names[start:end] {
+		v := s.secrets[name][len(s.secrets[name])-1]
+		item := map[string]any{"id": s.vaultBase(r) + "/secrets/" + name, "attributes": attributes(v)}
+		if v.tags != nil {
+			item["tags"] = v.tags
+		}
+		list = append(list, item)
+	}
+	page := map[string]any{"value": list, "nextLink": nil}
+	if end < len(names) {
+		q := r.URL.Query()
+		q.Set("$skiptoken", strconv.Itoa(end))
+		page["nextLink"] = s.vaultBase(r) + "/secrets?" + q.Encode()
+	}
+	return page
 }
 
 func (s *Server) vaultBase(r *http.Request) string { return "https://" + r.Host }

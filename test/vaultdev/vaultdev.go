@@ -185,6 +185,12 @@ func (s *Server) PutKV(t testing.TB, path string, data map[string]any) string {
 	return fmt.Sprint(sec.Data["version"])
 }
 
+// TagKV sets the custom_metadata of the KV v2 key at path (on mount "secret").
+func (s *Server) TagKV(t testing.TB, path string, tags map[string]string) {
+	t.Helper()
+	s.Write(t, "secret/metadata/"+path, map[string]any{"custom_metadata": tags})
+}
+
 // Write writes a raw Vault path (mounts, policies, roles).
 func (s *Server) Write(t testing.TB, path string, data map[string]any) *vaultapi.Secret {
 	t.Helper()

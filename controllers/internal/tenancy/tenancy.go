@@ -50,6 +50,31 @@ func (p KeyPolicy) Allows(key string, foldCase bool) bool {
 	return false
 }
 
+// MayContain reports whether a key below folder could be allowed: false
+// when no pattern can reach inside it, so that a search does not even list
+// another tenant's folders. It compares each pattern's literal part up to
+// its first wildcard, which never prunes a folder holding an allowed key.
+func (p KeyPolicy) MayContain(folder string, foldCase bool) bool {
+	folder = strings.Trim(folder, "/")
+	if p.AllowsAll() || folder == "" {
+		return true
+	}
+	folder += "/"
+	for _, pattern := range p.patterns {
+		literal := pattern
+		if i := strings.IndexAny(pattern, "*?"); i >= 0 {
+			literal = pattern[:i]
+		}
+		if foldCase {
+			literal, folder = strings.ToLower(literal), strings.ToLower(folder)
+		}
+		if strings.HasPrefix(folder, literal) || strings.HasPrefix(literal, folder) {
+			return true
+		}
+	}
+	return false
+}
+
 // Admit decides whether a ClusterSecretStore's conditions admit namespace ns
 // and returns the keys it may read. No conditions admit every namespace. An
 // admitting condition without allowedKeys allows every key.

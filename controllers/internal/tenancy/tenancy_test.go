@@ -148,3 +148,44 @@ func sameRune(a, b rune, foldCase bool) bool {
 	}
 	return false
 }
+
+// MayContain prunes a folder only when no allowed key can be inside it:
+// every key below a folder it keeps or prunes is checked against Allows.
+func TestMayContain(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	policy, _, err := Admit([]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"},
+		AllowedKeys: []string{"tenants/{namespace}/**", "shared/*/public", "apps/team-a-?/db"}}}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		folder   string
+		foldCase bool
+		may      bool
+		below    string // a key below folder, checked against Allows when may
+	}{
+		{"", false, true, "tenants/team-a/x"},
+		{"tenants", false, true, "tenants/team-a/x"},
+		{"tenants/team-a", false, true, "tenants/team-a/x"},
+		{"tenants/team-a/deep/er", false, true, "tenants/team-a/deep/er/x"},
+		{"tenants/team-b", false, false, ""},
+		{"tenants/team-ab", false, false, ""},
+		{"TENANTS/team-a", false, false, ""},
+		{"TENANTS/team-a", true, true, "TENANTS/team-a/x"},
+		{"shared/anything", false, true, "shared/anything/public"},
+		{"apps", false, true, "apps/team-a-1/db"},
+		{"apps/team-b-1", false, false, ""},
+		{"other", false, false, ""},
+	}
+	for _, tc := range cases {
+		if got := policy.MayContain(tc.folder, tc.foldCase); got != tc.may {
+			t.Errorf("MayContain(%q, fold=%v) = %v, want %v", tc.folder, tc.foldCase, got, tc.may)
+		}
+		if tc.may && !policy.Allows(tc.below, tc.foldCase) {
+			t.Errorf("the case for %q is wrong: %q is not allowed", tc.folder, tc.below)
+		}
+	}
+	if !(KeyPolicy{}).MayContain("anything", false) {
+		t.Error("a policy allowing every key pruned a folder")
+	}
+}
