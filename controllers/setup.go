@@ -10,11 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/clusterexternalsecret"
 	"github.com/vaultferry/vaultferry/controllers/externalsecret"
 	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/controllers/secretstore"
@@ -165,11 +167,33 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)
 	}
+	if err := setupClusterExternalSecrets(mgr, cfg, events); err != nil {
+		return err
+	}
 	if pinning { // the policies' parameter: written only where they are installed
 		index := &targetindex.Reconciler{Client: mgr.GetClient(), Scope: cfg.WatchLabelSelector}
 		if err := index.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up TargetIndex controller: %w", err)
 		}
+	}
+	return nil
+}
+
+// setupClusterExternalSecrets runs the ClusterExternalSecret controller in
+// an operator that serves every namespace: a shard (--watch-namespaces,
+// --watch-label-selector) sees only some of the namespaces, and shards
+// would overwrite each other's status.
+func setupClusterExternalSecrets(mgr ctrl.Manager, cfg Config, events events.EventRecorder) error {
+	if len(cfg.WatchNamespaces) > 0 || (cfg.WatchLabelSelector != nil && !cfg.WatchLabelSelector.Empty()) {
+		ctrl.Log.Info("ClusterExternalSecrets are not reconciled by a sharded operator: run them from a deployment that serves every namespace")
+		return nil
+	}
+	r := &clusterexternalsecret.Reconciler{Client: mgr.GetClient(), Events: events}
+	if cfg.Metrics != nil {
+		r.Metrics = cfg.Metrics
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up ClusterExternalSecret controller: %w", err)
 	}
 	return nil
 }

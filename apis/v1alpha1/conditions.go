@@ -64,10 +64,20 @@ const (
 	ShadowedSecretReason = "ShadowedSecret"
 	// RolloutFailedReason: a rollout target is missing or refused the patch.
 	RolloutFailedReason = "RolloutFailed"
+	// ProvisionedReason: every selected namespace has its ExternalSecret.
+	ProvisionedReason = "Provisioned"
+	// PartiallyProvisionedReason: some selected namespaces have no ExternalSecret.
+	PartiallyProvisionedReason = "PartiallyProvisioned"
+	// NameConflictReason: an ExternalSecret of the same name, not created by
+	// the ClusterExternalSecret, exists in the namespace.
+	NameConflictReason = "NameConflict"
 )
 
 // Well-known labels and annotations.
 const (
+	// ClusterExternalSecretLabel on an ExternalSecret names the
+	// ClusterExternalSecret that created it.
+	ClusterExternalSecretLabel = "vaultferry.io/cluster-external-secret"
 	// ExternalSecretLabel on a Secret names the ExternalSecret that wrote it.
 	ExternalSecretLabel = "vaultferry.io/external-secret"
 	// ManagedLabel marks Secrets written by the operator; its informer only

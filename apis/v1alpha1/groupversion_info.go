@@ -27,6 +27,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&SecretStore{}, &SecretStoreList{},
 		&ClusterSecretStore{}, &ClusterSecretStoreList{},
 		&ExternalSecret{}, &ExternalSecretList{},
+		&ClusterExternalSecret{}, &ClusterExternalSecretList{},
 		&TargetIndex{}, &TargetIndexList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)

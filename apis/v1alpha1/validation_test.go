@@ -80,6 +80,20 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"ClusterSecretStore with namespace regexes":                                  strings.Replace(validClusterStore, "namespaces: [team-a]", "namespaceRegexes: ['team-.*', '(a|b)-[0-9]+']", 1),
 		"ExternalSecret with a custom type":                                          withTemplate(`{type: example.com/my-type}`),
 		"ExternalSecret with a pinned version":                                       strings.Replace(validExternalSecret, "property: password}", "property: password, version: \"3\"}", 1),
+		"ClusterExternalSecret": `
+apiVersion: vaultferry.io/v1alpha1
+kind: ClusterExternalSecret
+metadata: {name: pull}
+spec:
+  externalSecretName: image-pull
+  externalSecretMetadata: {labels: {team: platform}}
+  namespaceSelectors: [{matchLabels: {pulls: "yes"}}, {matchExpressions: [{key: tier, operator: In, values: [web]}]}]
+  refreshTime: 30s
+  externalSecretSpec:
+    secretStoreRef: {name: shared, kind: ClusterSecretStore}
+    data: [{secretKey: token, remoteRef: {key: shared/pull}}]`,
+		"ExternalSecret with find and rewrite": withDataFrom(`[{find: {path: apps/, name: {regexp: "^apps/.*db"}, tags: {team: a}, maxKeys: 500, conversionStrategy: Default, decodingStrategy: Auto},
+    rewrite: [{regexp: {source: "^apps/(.*)", target: "$1"}}, {transform: {template: "{{ .value | upper }}"}}]}, {extract: {key: apps/db}}]`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			obj := parse(t, doc)
@@ -91,6 +105,25 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cesWith is a ClusterExternalSecret with the given selectors line and refreshTime.
+func cesWith(selectors, refresh string) string {
+	return `
+apiVersion: vaultferry.io/v1alpha1
+kind: ClusterExternalSecret
+metadata: {name: ces}
+spec:
+  ` + selectors + `
+  refreshTime: ` + refresh + `
+  externalSecretSpec:
+    secretStoreRef: {name: s}
+    data: [{secretKey: token, remoteRef: {key: k}}]`
+}
+
+// withDataFrom is the valid ExternalSecret with a dataFrom list (flow YAML).
+func withDataFrom(list string) string {
+	return validExternalSecret + "\n  dataFrom: " + list
 }
 
 func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
@@ -261,6 +294,42 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
   - secretKey: password
     remoteRef: {key: apps/db, property: password}`),
 			"list at least one remote secret to fetch in data or dataFrom",
+		},
+		"ClusterExternalSecret without namespaceSelectors": {
+			cesWith("namespaceSelectors: []", "1m"),
+			"spec.namespaceSelectors",
+		},
+		"ClusterExternalSecret refreshing namespaces every second": {
+			cesWith("namespaceSelectors: [{matchLabels: {a: b}}]", "1s"),
+			"refreshTime must be a Go duration of at least 10s",
+		},
+		"ClusterExternalSecret with an invalid ExternalSecret spec": {
+			strings.Replace(cesWith("namespaceSelectors: [{matchLabels: {a: b}}]", "1m"), "data: [{secretKey: token, remoteRef: {key: k}}]", "data: []", 1),
+			"list at least one remote secret to fetch in data or dataFrom",
+		},
+		"dataFrom with both extract and find": {
+			withDataFrom(`[{extract: {key: a}, find: {path: b}}]`),
+			"a dataFrom entry sets exactly one of extract or find",
+		},
+		"dataFrom with neither extract nor find": {
+			withDataFrom(`[{rewrite: [{regexp: {source: a, target: b}}]}]`),
+			"a dataFrom entry sets exactly one of extract or find",
+		},
+		"find without a condition": {
+			withDataFrom(`[{find: {maxKeys: 5}}]`),
+			"find needs at least one of path, name or tags",
+		},
+		"find asking for too many keys": {
+			withDataFrom(`[{find: {path: a, maxKeys: 5000}}]`),
+			"spec.dataFrom[0].find.maxKeys",
+		},
+		"find with a Unicode conversion (External Secrets Operator's)": {
+			withDataFrom(`[{find: {path: a, conversionStrategy: Unicode}}]`),
+			"spec.dataFrom[0].find.conversionStrategy",
+		},
+		"rewrite step with both regexp and transform": {
+			withDataFrom(`[{find: {path: a}, rewrite: [{regexp: {source: a, target: b}, transform: {template: x}}]}]`),
+			"a rewrite step sets exactly one of regexp or transform",
 		},
 		"rollout target with both name and selector": {
 			strings.Replace(validExternalSecret, "refreshInterval: 15m", "refreshInterval: 15m\n  rollout:\n    targets:\n    - {kind: Deployment, name: web, selector: {matchLabels: {app: web}}}", 1),

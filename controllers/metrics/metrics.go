@@ -27,6 +27,7 @@ type Metrics struct {
 	rollouts      *prometheus.CounterVec
 	requests      *prometheus.CounterVec
 	requestLength *prometheus.HistogramVec
+	fanOut        *prometheus.GaugeVec
 
 	// series remembers, per ExternalSecret, the label values of its series
 	// with more labels than namespace and name, so that a change of reason or
@@ -98,7 +99,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"store_kind", "store", "provider", "operation"}),
 	}
-	reg.MustRegister(m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.rollouts, m.storeReady, m.requests, m.requestLength)
+	m.fanOut = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vaultferry_clusterexternalsecret_namespaces",
+		Help: "Namespaces selected by a ClusterExternalSecret, by state: provisioned (its ExternalSecret exists and is Ready), not_synced (exists, not Ready), failed (could not be created).",
+	}, []string{"name", "state"})
+	reg.MustRegister(m.fanOut, m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.rollouts, m.storeReady, m.requests, m.requestLength)
 	return m
 }
 
@@ -170,6 +175,28 @@ func (m *Metrics) ObserveStore(kind, namespace, name string, ready bool) {
 // ForgetStore drops the series of a deleted store.
 func (m *Metrics) ForgetStore(kind, namespace, name string) {
 	m.storeReady.DeleteLabelValues(kind, namespace, name)
+}
+
+// ClusterExternalSecret namespace states, the values of the state label.
+const (
+	FanOutProvisioned = "provisioned"
+	FanOutNotSynced   = "not_synced"
+	FanOutFailed      = "failed"
+)
+
+// ObserveClusterExternalSecret records how many namespaces of a
+// ClusterExternalSecret are in each state.
+func (m *Metrics) ObserveClusterExternalSecret(name string, provisioned, notSynced, failed int) {
+	m.fanOut.WithLabelValues(name, FanOutProvisioned).Set(float64(provisioned))
+	m.fanOut.WithLabelValues(name, FanOutNotSynced).Set(float64(notSynced))
+	m.fanOut.WithLabelValues(name, FanOutFailed).Set(float64(failed))
+}
+
+// ForgetClusterExternalSecret drops the series of a deleted ClusterExternalSecret.
+func (m *Metrics) ForgetClusterExternalSecret(name string) {
+	for _, state := range []string{FanOutProvisioned, FanOutNotSynced, FanOutFailed} {
+		m.fanOut.DeleteLabelValues(name, state)
+	}
 }
 
 // ObserveRequest records one provider call.

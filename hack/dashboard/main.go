@@ -179,7 +179,15 @@ func panels() *dashboard.DashboardBuilder {
 			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
 				"excludeByName": map[string]bool{"Time": true, "__name__": true, "instance": true, "job": true, "cluster": true},
 				"renameByName":  map[string]string{"namespace": "Namespace", "name": "ExternalSecret", "Value": "Expires in (s)"},
-			}}))
+			}})).
+		// Row 7: fan-out. Cluster-wide objects: not filtered by namespace.
+		WithPanel(timeseries.NewPanelBuilder().Title("ClusterExternalSecret namespaces by state").GridPos(gridPos(0, 52, 12, 8)).Datasource(datasource).
+			Description("Namespaces each ClusterExternalSecret selects: provisioned (its ExternalSecret is Ready), not_synced (see that ExternalSecret), failed (not created: see the ClusterExternalSecret's status.failedNamespaces).").
+			WithTarget(query(`sum by (name, state) (vaultferry_clusterexternalsecret_namespaces)`, "{{name}} {{state}}"))).
+		WithPanel(tablePanel("ClusterExternalSecrets with failed namespaces").GridPos(gridPos(12, 52, 12, 8)).Datasource(datasource).
+			Description("Selected namespaces where the ExternalSecret could not be created (a name conflict, an API error). Empty is good.").
+			WithTarget(tableQuery(`vaultferry_clusterexternalsecret_namespaces{state="failed"} > 0`)).
+			WithTransformation(hideRawColumns(map[string]string{"name": "ClusterExternalSecret", "state": "State", "Value": "Namespaces"})))
 }
 
 func main() {

@@ -30,6 +30,11 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+2\s+true`),
 		regexp.MustCompile(`checkout\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
 		regexp.MustCompile(`payments\s+stripe-[a-z0-9]{10}\s+stripe\s+1\s+true`),
+		// The ClusterExternalSecret's ExternalSecret in each tenant namespace, with that tenant's key only.
+		regexp.MustCompile(`checkout\s+stripe-keys-[a-z0-9]{10}\s+stripe-keys\s+1\s+true`),
+		regexp.MustCompile(`payments\s+stripe-keys-[a-z0-9]{10}\s+stripe-keys\s+1\s+true`),
+		regexp.MustCompile(`stripe-keys\s+shared-vault\s+True\s+Provisioned`),
+		regexp.MustCompile(`vaultferry_clusterexternalsecret_namespaces\{name="stripe-keys",state="provisioned"\} 2`),
 		regexp.MustCompile(`postgres://payments:demo-password-1@db\.payments\.svc:5432/payments`),
 		// The Deployment from Git: Pods admitted on versions, one rollout pinned to the new one.
 		regexp.MustCompile(`web-[a-z0-9]+-[a-z0-9]+\s+(db-credentials-[a-z0-9]{10})\s+(db-credentials-[a-z0-9]{10})\s+Pending`),

@@ -86,14 +86,17 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	if err := d.kubectl("wait", "--for=condition=Ready", "secretstores,clustersecretstores", "--all", "-A", "--timeout=60s"); err != nil {
 		return err
 	}
-	step("Applying four ExternalSecrets (config/samples/30-externalsecrets.yaml)")
-	if err := d.kubectl("apply", "-f", filepath.Join(samples, "30-externalsecrets.yaml")); err != nil {
+	step("Applying four ExternalSecrets (config/samples/30-externalsecrets.yaml) and a ClusterExternalSecret that creates one more in each tenant namespace (40-clusterexternalsecret.yaml)")
+	if err := d.kubectl("apply", "-f", filepath.Join(samples, "30-externalsecrets.yaml"), "-f", filepath.Join(samples, "40-clusterexternalsecret.yaml")); err != nil {
+		return err
+	}
+	if err := d.kubectl("wait", "--for=condition=Ready", "clusterexternalsecrets", "--all", "--timeout=60s"); err != nil {
 		return err
 	}
 	if err := d.kubectl("wait", "--for=condition=Ready", "externalsecrets", "--all", "-A", "--timeout=60s"); err != nil {
 		return err
 	}
-	if err := d.kubectl("get", "secretstores,clustersecretstores,externalsecrets", "-A"); err != nil {
+	if err := d.kubectl("get", "secretstores,clustersecretstores,clusterexternalsecrets,externalsecrets", "-A"); err != nil {
 		return err
 	}
 
@@ -185,7 +188,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 		kubectl := filepath.Join(testenv.RepoRoot(), "bin", "k8s", "kubectl")
 		fmt.Fprintf(out, `  export KUBECONFIG=%s
   alias kubectl=%s
-  kubectl get externalsecrets,secretstores,clustersecretstores -A
+  kubectl get externalsecrets,clusterexternalsecrets,secretstores,clustersecretstores -A
   kubectl describe externalsecret -n payments db-credentials
   kubectl get secrets -n payments -l vaultferry.io/managed=true
   kubectl annotate externalsecret -n payments db-credentials --overwrite vaultferry.io/force-sync=$(date +%%s)

@@ -108,10 +108,11 @@ func TestDashboardStructure(t *testing.T) {
 // mayBeEmpty lists the panels that have no data when nothing is failing,
 // throttled or expiring, as in this test.
 var mayBeEmpty = map[string]bool{
-	"Throttled provider requests by store": true,
-	"Upcoming secret expiries":             true,
-	"Rollouts by workload kind and result": true,
-	"Stores that are not Ready":            true,
+	"Throttled provider requests by store":          true,
+	"Upcoming secret expiries":                      true,
+	"Rollouts by workload kind and result":          true,
+	"Stores that are not Ready":                     true,
+	"ClusterExternalSecrets with failed namespaces": true,
 	// no calls through any store in the window (reads are cached): no ratio
 	"Provider error ratio by store (NotFound excluded)": true,
 }
