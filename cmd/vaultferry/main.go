@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/vaultferry/vaultferry/apis/convert"
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers"
 	"github.com/vaultferry/vaultferry/controllers/externalsecret"
@@ -59,6 +60,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "convert" {
+		os.Exit(convert.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	opts := parseFlags()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {

@@ -134,7 +134,13 @@ func (r *Reconciler) readDataFrom(ctx context.Context, cl providers.Client, stor
 		if err != nil {
 			return nil, nil, err
 		}
-		fields, err := providers.Fields(s.Value)
+		object := s.Value
+		if from.Extract.Property != "" { // extract the fields of a nested object
+			if object, err = providers.Property(s.Value, from.Extract.Property); err != nil {
+				return nil, nil, classify(fmt.Errorf("property %q of remote key %q: %w", from.Extract.Property, from.Extract.Key, err))
+			}
+		}
+		fields, err := providers.Fields(object)
 		if err != nil {
 			return nil, nil, classify(fmt.Errorf("extracting remote key %q: %w", from.Extract.Key, err))
 		}

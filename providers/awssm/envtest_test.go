@@ -1,6 +1,7 @@
 package awssm_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -129,4 +130,39 @@ func startWithFake(t *testing.T) (*awsfake.Server, string) {
 	t.Cleanup(fake.Close)
 	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(awssm.New(awssm.WithHTTPClient(fake.Client())))})
 	return fake, env.Namespace(t, nil)
+}
+
+// Through the operator: a find of 25 keys reads their values in
+// ⌈25/20⌉ BatchGetSecretValue calls, and extract with a property copies
+// the fields of a nested object.
+func TestFindAndNestedExtractThroughTheSDK(t *testing.T) {
+	fake, ns := startWithFake(t)
+	for i := range 25 {
+		fake.Put(fmt.Sprintf("team/app/key-%02d", i), fmt.Sprintf("value-%02d", i))
+	}
+	fake.Put("team/config", `{"app":{"mode":"fast","level":"3"},"other":{"x":"y"}}`)
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "aws-creds"},
+		StringData: map[string]string{"id": accessKeyID, "secret": secretAccessKey}}
+	store := awsStore(ns, fake, &vfv1alpha1.AWSAuth{SecretRef: &vfv1alpha1.AWSSecretRef{
+		AccessKeyIDSecretRef:     vfv1alpha1.SecretKeySelector{Name: "aws-creds", Key: "id"},
+		SecretAccessKeySecretRef: vfv1alpha1.SecretKeySelector{Name: "aws-creds", Key: "secret"},
+	}}, "")
+	path := "team/app/"
+	es := fixtures.ExternalSecret(ns, "bulk", fixtures.WithStore(vfv1alpha1.SecretStoreKind, "aws"),
+		fixtures.WithFind(vfv1alpha1.ExternalSecretFind{Path: &path}, vfv1alpha1.ExternalSecretRewrite{Regexp: &vfv1alpha1.RewriteRegexp{Source: "^team/app/", Target: ""}}))
+	es.Spec.DataFrom = append(es.Spec.DataFrom, vfv1alpha1.ExternalSecretDataFrom{Extract: &vfv1alpha1.RemoteRef{Key: "team/config", Property: "app"}})
+	batches := fake.Requests("BatchGetSecretValue")
+	operator.Create(t, env.Client, creds, store, es)
+
+	synced := operator.WaitSynced(t, env.Client, es, "")
+	data := operator.SecretData(t, env.Client, ns, synced.Status.CurrentSecretName)
+	if len(data) != 27 || string(data["key-07"]) != "value-07" || string(data["mode"]) != "fast" || string(data["level"]) != "3" || data["x"] != nil {
+		t.Fatalf("synced %d keys (key-07=%q mode=%q level=%q x=%q), want the 25 found and the 2 fields of app", len(data), data["key-07"], data["mode"], data["level"], data["x"])
+	}
+	if n := fake.Requests("BatchGetSecretValue") - batches; n > 3 {
+		t.Errorf("%d BatchGetSecretValue calls, want 2 for the find (and at most 1 for the extract)", n)
+	}
+	if n := fake.Requests("GetSecretValue"); n > 1 {
+		t.Errorf("%d GetSecretValue calls: found values were read one by one", n)
+	}
 }
