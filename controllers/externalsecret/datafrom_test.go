@@ -8,7 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/tenancy"
+	"github.com/vaultferry/vaultferry/providers/fake"
 )
 
 func TestRenameKeys(t *testing.T) {
@@ -64,5 +69,54 @@ func TestRenameKeys(t *testing.T) {
 				t.Fatalf("keys = %q, want %q", keys, tc.want)
 			}
 		})
+	}
+}
+
+// A find's filters are the tenancy check of a single key, applied to every
+// listed key: unclean keys, keys another backend would read differently,
+// keys outside allowedKeys and keys the name pattern does not match are
+// never kept, and folders no allowed key can be in are never listed.
+func TestFindRequestKeepsOnlyWhatTheNamespaceMayRead(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	policy, _, err := tenancy.Admit([]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}, AllowedKeys: []string{"tenants/{namespace}/**"}}}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &resolvedStore{store: &vfv1alpha1.ClusterSecretStore{}, provider: fake.New(), allowedKeys: policy}
+	path := "tenants/"
+	req, err := store.findRequest(&vfv1alpha1.ExternalSecretFind{Path: &path, Name: &vfv1alpha1.FindName{RegExp: "db|api"}}, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.MaxKeys != defaultMaxKeys {
+		t.Errorf("maxKeys %d, want the default %d", req.MaxKeys, defaultMaxKeys)
+	}
+	for key, keep := range map[string]bool{
+		"tenants/team-a/db": true, "tenants/team-a/deep/api": true,
+		"tenants/team-a/cache":        false, // name pattern
+		"tenants/team-b/db":           false, // another tenant
+		"TENANTS/team-a/db":           false, // another key on a case-sensitive backend
+		"tenants/team-a/../team-b/db": false,
+		"tenants/team-a/./db":         false,
+		"tenants/team-a//db":          false,
+		"tenants/team-a/%2e%2e/db":    false,
+		"tenants/team-a/db\n":         false,
+	} {
+		if got := req.Keep(key); got != keep {
+			t.Errorf("Keep(%q) = %v, want %v", key, got, keep)
+		}
+	}
+	for folder, descend := range map[string]bool{"tenants": true, "tenants/team-a": true, "tenants/team-b": false, "other": false} {
+		if got := req.Descend(folder); got != descend {
+			t.Errorf("Descend(%q) = %v, want %v", folder, got, descend)
+		}
+	}
+	for _, bad := range []string{"tenants/../x", "tenants//x", "a/%2e%2e"} {
+		if _, err := store.findRequest(&vfv1alpha1.ExternalSecretFind{Path: &bad}, "team-a"); err == nil || !strings.Contains(err.Error(), "is not a clean path") {
+			t.Errorf("find.path %q: %v", bad, err)
+		}
+	}
+	if _, err := store.findRequest(&vfv1alpha1.ExternalSecretFind{Name: &vfv1alpha1.FindName{RegExp: "("}}, "team-a"); err == nil || !strings.Contains(err.Error(), "find.name.regexp does not compile") {
+		t.Errorf("bad regexp: %v", err)
 	}
 }
