@@ -36,18 +36,17 @@ func str(m *yaml.Node, key string) string {
 	return ""
 }
 
-// del removes key from m and reports whether it was there.
-func del(m *yaml.Node, key string) bool {
+// del removes key from m.
+func del(m *yaml.Node, key string) {
 	if m == nil || m.Kind != yaml.MappingNode {
-		return false
+		return
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
 			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return true
+			return
 		}
 	}
-	return false
 }
 
 // set sets key in m to value, in place when the key exists, else at the end.
