@@ -108,7 +108,8 @@ type FindRequest struct {
 	// Tenant is the namespace of the ExternalSecret finding; providers ignore it.
 	Tenant string
 	// BeforeCall, when set, runs before every call to the backend and may
-	// refuse it (the store's rate limit). Providers call it; they never set it.
+	// refuse it (the store's rate limit). Providers call it, from several
+	// goroutines at once; they never set it.
 	BeforeCall func(ctx context.Context) error
 }
 

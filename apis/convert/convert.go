@@ -85,10 +85,12 @@ func Convert(file string, in io.Reader, opts Options) (*Result, error) {
 		if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 			continue // an empty document
 		}
-		d := &document{file: file, index: n, obj: root.Content[0], opts: opts, res: res}
-		before := len(res.Problems)
-		if d.convert() {
-			markLeftOut(d.obj, res.Problems[before:])
+		if isList(root.Content[0]) {
+			convertList(file, n, root.Content[0], opts, res)
+			res.Documents = append(res.Documents, &root)
+			continue
+		}
+		if convertObject(&document{file: file, index: n, obj: root.Content[0], opts: opts, res: res}) {
 			res.Documents = append(res.Documents, &root)
 		}
 	}
@@ -102,9 +104,14 @@ type document struct {
 	opts  Options
 	res   *Result
 	id    string
+	// prefix is the path of the object in its document ("items[3]." in a List).
+	prefix string
 }
 
 func (d *document) refuse(path, format string, args ...any) {
+	if path != "" {
+		path = d.prefix + path
+	}
 	d.res.Problems = append(d.res.Problems, Problem{File: d.file, Document: d.index, Object: d.id, Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -157,6 +164,41 @@ func (d *document) convert() bool {
 	d.walk(spec, specType, "spec")
 	d.res.Converted[kind]++
 	return true
+}
+
+// convertObject converts d and marks what it left out; false drops it.
+func convertObject(d *document) bool {
+	before := len(d.res.Problems)
+	if !d.convert() {
+		return false
+	}
+	markLeftOut(d.obj, d.res.Problems[before:])
+	return true
+}
+
+// isList reports a kubectl List (kubectl get -o yaml of several objects).
+func isList(obj *yaml.Node) bool {
+	return str(obj, "apiVersion") == "v1" && strings.HasSuffix(str(obj, "kind"), "List") && get(obj, "items") != nil
+}
+
+// convertList converts the items of a List in place, dropping those refused.
+func convertList(file string, n int, list *yaml.Node, opts Options, res *Result) {
+	items := get(list, "items")
+	if items.Kind != yaml.SequenceNode {
+		return
+	}
+	kept := items.Content[:0]
+	for i, item := range items.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		d := &document{file: file, index: n, obj: item, opts: opts, res: res, prefix: fmt.Sprintf("items[%d].", i)}
+		if convertObject(d) {
+			kept = append(kept, item)
+		}
+	}
+	items.Content = kept
+	set(list, "kind", scalar("List"))
 }
 
 // markLeftOut puts the fields left out of a converted document in a comment

@@ -248,6 +248,36 @@ spec:
 	}
 }
 
+// kubectl get -o yaml of several objects is a List: its items are converted.
+func TestKubectlListOutput(t *testing.T) {
+	in := `apiVersion: v1
+kind: List
+items:
+- apiVersion: external-secrets.io/v1
+  kind: ExternalSecret
+  metadata: {name: a, namespace: n, resourceVersion: "7"}
+  spec:
+    secretStoreRef: {name: s}
+    data: [{secretKey: k, remoteRef: {key: r}}]
+  status: {refreshTime: "2026-01-01T00:00:00Z"}
+- apiVersion: external-secrets.io/v1alpha1
+  kind: PushSecret
+  metadata: {name: p, namespace: n}
+  spec: {}
+metadata: {resourceVersion: ""}
+`
+	stdout, stderr, code := run(t, in)
+	if code != convert.ExitPartial || !strings.Contains(stderr, "<stdin>: document 1 (PushSecret n/p): external-secrets.io/v1alpha1 PushSecret has no equivalent") {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "apiVersion: vaultferry.io/v1alpha1") || strings.Contains(stdout, "PushSecret") || strings.Contains(stdout, "resourceVersion: \"7\"") || strings.Contains(stdout, "status") {
+		t.Errorf("converted List:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "Converted: 1 ExternalSecret") {
+		t.Errorf("summary:\n%s", stderr)
+	}
+}
+
 // The README's migration table names every refused field and every behaviour change.
 func TestREADMEMigrationTable(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))

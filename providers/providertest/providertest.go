@@ -7,6 +7,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -156,8 +157,8 @@ func Run(t *testing.T, h Harness) {
 				if tc.req.Tags != nil && h.Tag == nil {
 					t.Skip("backend has no tags")
 				}
-				calls := 0
-				tc.req.BeforeCall = func(context.Context) error { calls++; return nil }
+				var calls atomic.Int64
+				tc.req.BeforeCall = func(context.Context) error { calls.Add(1); return nil }
 				found, err := newClient(t).FindSecrets(ctx, tc.req)
 				if tc.err != nil {
 					if !errors.Is(err, tc.err) {
@@ -176,7 +177,7 @@ func Run(t *testing.T, h Harness) {
 						t.Errorf("value of %q is %q, want its own", key, s.Value)
 					}
 				}
-				if calls == 0 {
+				if calls.Load() == 0 {
 					t.Error("BeforeCall never ran: the find bypassed the store's rate limit")
 				}
 			})
