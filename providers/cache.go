@@ -15,12 +15,6 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 )
 
-// Default client-side rate limit of a store without spec.rateLimit.
-const (
-	DefaultQPS   = 10
-	DefaultBurst = 20
-)
-
 // DefaultFreshnessWindow is how long, by default, a value read through a
 // store's client is reused for another ExternalSecret asking for the same
 // key, so that many ExternalSecrets created or refreshed together cost one
@@ -395,12 +389,13 @@ func (m *managedClient) Check(ctx context.Context) error {
 }
 
 func (m *managedClient) observe(op string, err error, took time.Duration) {
-	if m.observer == nil {
-		return
-	}
 	class := Class("Success")
 	if err != nil {
 		class = Classify(err)
+	}
+	m.limiter.observe(class)
+	if m.observer == nil {
+		return
 	}
 	m.observer.ObserveRequest(m.storeKind, m.store, m.provider, op, class, took)
 }

@@ -44,24 +44,39 @@ func (e *RateLimitedError) Unwrap() error { return ErrThrottled }
 // namespace alone gets all of it. One namespace hammering a shared store
 // therefore delays only itself.
 type storeLimiter struct {
-	qps   float64
-	burst int
 	total *rate.Limiter
 	now   func() time.Time
+	// spec is the store's rateLimit; nil makes the limit adaptive.
+	spec *vfv1alpha1.RateLimit
 
-	mu     sync.Mutex
-	shares map[string]*tenantShare
+	mu         sync.Mutex
+	qps        float64
+	burst      int
+	shares     map[string]*tenantShare
+	lastChange time.Time // of an adaptive limit
 }
+
+// A store without spec.rateLimit gets an adaptive limit: it starts
+// permissive, so a first sync is not held back by a guess, halves at a
+// Throttled answer from the backend (at most once per adaptiveCooldown) and
+// recovers by a quarter per adaptiveRecovery without one. Throttled answers
+// are still backed off as before; this only keeps the next ones from coming.
+const (
+	AdaptiveMaxQPS   = 100
+	AdaptiveMinQPS   = 1
+	adaptiveCooldown = time.Second
+	adaptiveRecovery = 30 * time.Second
+)
 
 type tenantShare struct {
 	limiter  *rate.Limiter
 	lastUsed time.Time
 }
 
-// rateOf is a store's rate limit, defaulted.
+// rateOf is a store's rate limit; an adaptive one starts at its maximum.
 func rateOf(spec *vfv1alpha1.RateLimit) (qps float64, burst int) {
 	if spec == nil {
-		return DefaultQPS, DefaultBurst
+		return AdaptiveMaxQPS, AdaptiveMaxQPS
 	}
 	if spec.Burst < 1 {
 		return float64(spec.QPS), int(spec.QPS)
@@ -71,14 +86,47 @@ func rateOf(spec *vfv1alpha1.RateLimit) (qps float64, burst int) {
 
 func newStoreLimiter(spec *vfv1alpha1.RateLimit, now func() time.Time) *storeLimiter {
 	qps, burst := rateOf(spec)
-	return &storeLimiter{qps: qps, burst: burst, total: rate.NewLimiter(rate.Limit(qps), burst), now: now, shares: map[string]*tenantShare{}}
+	return &storeLimiter{spec: spec, qps: qps, burst: burst, total: rate.NewLimiter(rate.Limit(qps), burst), now: now, shares: map[string]*tenantShare{}}
 }
 
 // sameSpec reports whether l implements spec, so a store edit that changes
 // the rate limit gets a new limiter and others keep their state.
 func (l *storeLimiter) sameSpec(spec *vfv1alpha1.RateLimit) bool {
-	qps, burst := rateOf(spec)
-	return qps == l.qps && burst == l.burst
+	if l.spec == nil || spec == nil {
+		return l.spec == nil && spec == nil
+	}
+	return *l.spec == *spec
+}
+
+// observe adapts an adaptive limit to the class of a backend's answer.
+func (l *storeLimiter) observe(class Class) {
+	if l.spec != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	switch since := now.Sub(l.lastChange); {
+	case class == ClassThrottled && since >= adaptiveCooldown && l.qps > AdaptiveMinQPS:
+		l.setRate(max(AdaptiveMinQPS, l.qps/2), now)
+	case class != ClassThrottled && since >= adaptiveRecovery && l.qps < AdaptiveMaxQPS:
+		l.setRate(min(AdaptiveMaxQPS, l.qps*1.25), now)
+	}
+}
+
+// setRate changes an adaptive limit; l.mu is held. The namespaces' shares
+// follow at their next reservation.
+func (l *storeLimiter) setRate(qps float64, now time.Time) {
+	l.qps, l.burst, l.lastChange = qps, max(1, int(qps)), now
+	l.total.SetLimitAt(now, rate.Limit(qps))
+	l.total.SetBurstAt(now, l.burst)
+}
+
+// rate is the current limit, for tests and metrics.
+func (l *storeLimiter) rate() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.qps
 }
 
 // reserve takes a token for tenant from its share and from the store's

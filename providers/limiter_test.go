@@ -65,3 +65,55 @@ func TestStoreLimiterReleaseGivesTheTokenBack(t *testing.T) {
 		t.Errorf("after a release the next read waits %v, want the released slot (1s)", again)
 	}
 }
+
+// A store without spec.rateLimit starts at AdaptiveMaxQPS, halves at a
+// Throttled answer (once per cooldown, never below the floor), recovers by a
+// quarter per quiet interval; a store with spec.rateLimit never changes.
+func TestAdaptiveRateLimit(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	l := newStoreLimiter(nil, clock)
+	steps := []struct {
+		after time.Duration
+		class Class
+		want  float64
+	}{
+		{0, "Success", 100},
+		{0, ClassThrottled, 50},
+		{100 * time.Millisecond, ClassThrottled, 50}, // within the cooldown: one burst of 429s halves once
+		{time.Second, ClassThrottled, 25},
+		{10 * time.Second, "Success", 25}, // not quiet long enough
+		{30 * time.Second, "Success", 31.25},
+		{30 * time.Second, ClassNotFound, 39.0625},
+	}
+	for i, s := range steps {
+		now = now.Add(s.after)
+		l.observe(s.class)
+		if got := l.rate(); got != s.want {
+			t.Fatalf("step %d (%s after %v): rate %v, want %v", i, s.class, s.after, got, s.want)
+		}
+	}
+	for range 20 {
+		now = now.Add(time.Second)
+		l.observe(ClassThrottled)
+	}
+	if got := l.rate(); got != AdaptiveMinQPS {
+		t.Fatalf("after many throttles: rate %v, want the floor %v", got, float64(AdaptiveMinQPS))
+	}
+	for range 40 {
+		now = now.Add(adaptiveRecovery)
+		l.observe("Success")
+	}
+	if got := l.rate(); got != AdaptiveMaxQPS {
+		t.Fatalf("after a long quiet: rate %v, want the ceiling %v", got, float64(AdaptiveMaxQPS))
+	}
+
+	fixed := newStoreLimiter(&vfv1alpha1.RateLimit{QPS: 7, Burst: 7}, clock)
+	fixed.observe(ClassThrottled)
+	if got := fixed.rate(); got != 7 {
+		t.Fatalf("a fixed rateLimit changed to %v", got)
+	}
+	if !l.sameSpec(nil) || l.sameSpec(&vfv1alpha1.RateLimit{QPS: 7}) || !fixed.sameSpec(&vfv1alpha1.RateLimit{QPS: 7, Burst: 7}) {
+		t.Error("sameSpec")
+	}
+}

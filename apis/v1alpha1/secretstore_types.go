@@ -11,7 +11,10 @@ type SecretStoreSpec struct {
 	Provider SecretStoreProvider `json:"provider"`
 
 	// RateLimit bounds the calls made through this store, across every
-	// ExternalSecret using it. Defaults to 10 requests a second, burst 20.
+	// ExternalSecret using it. Without it the limit adapts: it starts at 100
+	// requests a second, halves at each Throttled answer of the backend (at
+	// most once a second, down to 1) and recovers by a quarter after each 30 s
+	// without one. Set it for a fixed limit.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 
