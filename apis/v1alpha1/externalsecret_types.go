@@ -521,7 +521,9 @@ type SecretVersion struct {
 	// SupersededAt is when a newer version replaced it.
 	// +optional
 	SupersededAt *metav1.Time `json:"supersededAt,omitempty"`
-	// SourceVersions are the remote version ids it holds, by remote key (never values).
+	// SourceVersions are the remote version ids it holds, by remote key
+	// (never values), for the keys of data and dataFrom.extract; the many
+	// keys of a dataFrom.find are not listed.
 	// +optional
 	SourceVersions map[string]string `json:"sourceVersions,omitempty"`
 }

@@ -165,7 +165,9 @@ func (r *Reconciler) readDataFrom(ctx context.Context, cl providers.Client, stor
 		if values[key], err = decode(s.Value, from.Find.DecodingStrategy); err != nil {
 			return nil, nil, decodeError(key, key)
 		}
-		out.record(key, s)
+		// Only the expiry: a find's up to 1000 version ids would not fit the
+		// version's annotations (256 KiB in all) nor its status entry.
+		out.record(key, providers.Secret{ExpiresAt: s.ExpiresAt})
 	}
 	return values, func(key string) string { return fmt.Sprintf("remote key %q", key) }, nil
 }
