@@ -299,6 +299,10 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 			cesWith("namespaceSelectors: []", "1m"),
 			"spec.namespaceSelectors",
 		},
+		"ClusterExternalSecret with a name longer than a label value": {
+			strings.Replace(cesWith("namespaceSelectors: [{matchLabels: {a: b}}]", "1m"), "name: ces}", "name: "+strings.Repeat("c", 64)+"}", 1),
+			"a ClusterExternalSecret's name is at most 63 characters",
+		},
 		"ClusterExternalSecret refreshing namespaces every second": {
 			cesWith("namespaceSelectors: [{matchLabels: {a: b}}]", "1s"),
 			"refreshTime must be a Go duration of at least 10s",
