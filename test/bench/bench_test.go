@@ -84,6 +84,8 @@ type InitialSync struct {
 	// API server counted during the cycle (apiserver_request_total; the
 	// operator runs without leader election here, and is the only client).
 	CycleAPIWrites float64 `json:"cycleAPIWrites"`
+	// CycleAPIWritesByKind splits them by "VERB resource/subresource".
+	CycleAPIWritesByKind map[string]float64 `json:"cycleAPIWritesByKind,omitempty"`
 
 	UnrelatedSecrets     int     `json:"unrelatedSecrets,omitempty"`
 	PeakRSSWithUnrelated float64 `json:"peakRSSWithUnrelatedMiB,omitempty"`
@@ -143,7 +145,7 @@ func BenchmarkInitialSync(b *testing.B) {
 	if refresh > 0 {
 		writes0 := apiServerWrites(b, f.env)
 		res.CycleSeconds, res.CycleSyncs, res.CycleProviderReads, res.CycleVaultReads = f.refreshCycle(b, proc, res.ExternalSecrets)
-		res.CycleAPIWrites = apiServerWrites(b, f.env) - writes0
+		res.CycleAPIWritesByKind, res.CycleAPIWrites = writesSince(writes0, apiServerWrites(b, f.env))
 	}
 	proc.Stop()
 
@@ -177,7 +179,7 @@ func BenchmarkInitialSync(b *testing.B) {
 			[2]string{"steady state: one refresh cycle (" + res.RefreshInterval + ")", fmt.Sprintf("%.1f s, %.0f refreshes", res.CycleSeconds, res.CycleSyncs)},
 			[2]string{"steady state: provider GetSecret calls per cycle", fmt.Sprintf("%.0f", res.CycleProviderReads)},
 			[2]string{"steady state: Vault reads per cycle (audit log)", strconv.Itoa(res.CycleVaultReads)},
-			[2]string{"steady state: write requests the API server received per cycle", fmt.Sprintf("%.0f", res.CycleAPIWrites)})
+			[2]string{"steady state: write requests the API server received per cycle", fmt.Sprintf("%.0f %v", res.CycleAPIWrites, res.CycleAPIWritesByKind)})
 	}
 	if res.UnrelatedSecrets > 0 {
 		rows = append(rows, [2]string{fmt.Sprintf("peak RSS with %d unrelated 10 KiB Secrets", res.UnrelatedSecrets), fmt.Sprintf("%.1f MiB", res.PeakRSSWithUnrelated)})
@@ -503,19 +505,44 @@ func countAtLeast(b *testing.B, proc *operator.Process, prefix string, min float
 }
 
 // apiServerWrites is the API server's count of write requests so far, from
-// its own metrics.
-func apiServerWrites(b *testing.B, env *testenv.Env) float64 {
+// its own metrics, by "VERB resource" (and subresource).
+func apiServerWrites(b *testing.B, env *testenv.Env) map[string]float64 {
 	b.Helper()
 	text, err := env.Kubectl(context.Background(), "get", "--raw", "/metrics")
 	if err != nil {
 		b.Fatal(err)
 	}
-	writes := regexp.MustCompile(`verb="(POST|PUT|PATCH|DELETE)"`)
-	sum := 0.0
-	for _, v := range seriesValues(text, "apiserver_request_total{", writes.MatchString) {
-		sum += v
+	label := func(line, name string) string {
+		m := regexp.MustCompile(name + `="([^"]*)"`).FindStringSubmatch(line)
+		if m == nil {
+			return ""
+		}
+		return m[1]
 	}
-	return sum
+	out := map[string]float64{}
+	for _, line := range strings.Split(text, "\n") {
+		verb := label(line, "verb")
+		if !strings.HasPrefix(line, "apiserver_request_total{") || (verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		key := strings.TrimSuffix(verb+" "+label(line, "resource")+"/"+label(line, "subresource"), "/")
+		out[key] += v
+	}
+	return out
+}
+
+// writesSince is the writes counted after before, by kind, and their sum.
+func writesSince(before, after map[string]float64) (map[string]float64, float64) {
+	delta, sum := map[string]float64{}, 0.0
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			delta[k] = d
+			sum += d
+		}
+	}
+	return delta, sum
 }
 
 // procStats reads peak RSS (VmHWM) and CPU seconds of a live process from /proc.
