@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // Exit codes of Main.
@@ -36,10 +38,17 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
 		return ExitUsage
 	}
 	inputs := flags.Args()
 	if len(inputs) == 0 {
+		if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+			flags.Usage() // nothing piped in: say how to use it rather than wait
+			return ExitUsage
+		}
 		inputs = []string{"-"}
 	}
 	files, err := expand(inputs)
@@ -77,6 +86,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return ExitOK
 }
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func convertFile(file string, stdin io.Reader, opts Options) (*Result, error) {
 	if file == "-" {

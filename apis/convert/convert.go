@@ -132,6 +132,7 @@ func (d *document) convert() bool {
 		d.refuse("", "%s/%s %s has no equivalent in vaultferry (%s)", group, version, kind, unsupportedKinds[kind])
 		return false
 	}
+	expandAliases(d.obj)
 	spec := get(d.obj, "spec")
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		d.refuse("spec", "missing")
@@ -301,6 +302,33 @@ func (d *document) walk(n *yaml.Node, typ reflect.Type, path string) {
 			}
 		}
 	}
+}
+
+// expandAliases replaces every alias below n with a copy of what it stands
+// for, so that the rules and the field check see it where it is used, and
+// removing a field there does not remove it at the anchor.
+func expandAliases(n *yaml.Node) {
+	for i, child := range n.Content {
+		if child.Kind == yaml.AliasNode {
+			n.Content[i] = copyNode(child)
+			n.Content[i].Anchor = ""
+			continue
+		}
+		expandAliases(child)
+	}
+}
+
+// copyNode deep-copies a YAML node, resolving nested aliases.
+func copyNode(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, child := range n.Content {
+		c.Content[i] = copyNode(child)
+	}
+	return &c
 }
 
 // isScalarType reports the types written as one YAML scalar.

@@ -243,6 +243,33 @@ spec:
 	if _, stderr, code := run(t, "", "does-not-exist.yaml"); code != convert.ExitUsage || !strings.Contains(stderr, "does-not-exist.yaml") {
 		t.Errorf("a missing file: exit %d, %s", code, stderr)
 	}
+	// An anchor where anything goes (labels), its alias where fields are checked.
+	aliased := `apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: a, namespace: n, labels: &t {lifecycle: keep}}
+spec:
+  secretStoreRef: {name: s}
+  target: *t
+  data: [{secretKey: k, remoteRef: {key: r}}]
+---
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: b, namespace: n, annotations: &o {creationPolicy: Orphan}}
+spec:
+  secretStoreRef: {name: s}
+  target: *o
+  data: [{secretKey: k, remoteRef: {key: r}}]
+`
+	stdout, stderr, code = run(t, aliased)
+	if code != convert.ExitPartial || !strings.Contains(stderr, "spec.target.lifecycle: no equivalent") {
+		t.Errorf("a field behind an alias: exit %d, %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "target.creationPolicy: Orphan became target.deletionPolicy: Retain") {
+		t.Errorf("the rules did not see through the alias:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "labels: &t {lifecycle: keep}") {
+		t.Errorf("the anchor lost what the alias could not keep:\n%s", stdout)
+	}
 	if _, stderr, code := run(t, "kind: [unclosed"); code != convert.ExitUsage || !strings.Contains(stderr, "<stdin>: document 1") {
 		t.Errorf("unparsable input: exit %d, %s", code, stderr)
 	}
