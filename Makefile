@@ -100,8 +100,8 @@ test-unit: ## Only the tests that need no test peers.
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: test-peers
-test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) $(VAULT) ## Install the real test peers and tools: kube-apiserver, kube-controller-manager, etcd, kubectl, helm, Vault, Prometheus.
-	hack/install-apt.sh prometheus:prometheus promtool:prometheus
+test-peers: $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl $(KUBEBUILDER_ASSETS)/etcd $(HELM) $(VAULT) ## Install the real test peers and tools: kube-apiserver, kube-controller-manager, etcd, kubectl, helm, Vault, Prometheus, PostgreSQL.
+	hack/install-apt.sh prometheus:prometheus promtool:prometheus pg_ctlcluster:postgresql
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## Lint the chart with default values and with every option enabled.

@@ -344,6 +344,53 @@ func (m *managedClient) FindSecrets(ctx context.Context, req FindRequest) (map[s
 	return found, err
 }
 
+// Issue, Renew and Revoke go through the store's rate limit like reads.
+
+// Issue asks the backend for new credentials.
+func (m *managedClient) Issue(ctx context.Context, req IssueRequest) (Lease, error) {
+	l, ok := m.Client.(Leaser)
+	if !ok {
+		return Lease{}, Errorf(ErrInvalid, "%s stores do not issue credentials", m.provider)
+	}
+	if err := m.waitForCall(ctx, req.Tenant); err != nil {
+		return Lease{}, err
+	}
+	start := time.Now()
+	lease, err := l.Issue(ctx, req)
+	m.observe("Issue", err, time.Since(start))
+	return lease, err
+}
+
+// Renew extends a lease.
+func (m *managedClient) Renew(ctx context.Context, leaseID string, increment time.Duration) (Lease, error) {
+	l, ok := m.Client.(Leaser)
+	if !ok {
+		return Lease{}, Errorf(ErrInvalid, "%s stores have no leases", m.provider)
+	}
+	if err := m.waitForCall(ctx, ""); err != nil {
+		return Lease{}, err
+	}
+	start := time.Now()
+	lease, err := l.Renew(ctx, leaseID, increment)
+	m.observe("Renew", err, time.Since(start))
+	return lease, err
+}
+
+// Revoke ends a lease.
+func (m *managedClient) Revoke(ctx context.Context, leaseID string) error {
+	l, ok := m.Client.(Leaser)
+	if !ok {
+		return Errorf(ErrInvalid, "%s stores have no leases", m.provider)
+	}
+	if err := m.waitForCall(ctx, ""); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := l.Revoke(ctx, leaseID)
+	m.observe("Revoke", err, time.Since(start))
+	return err
+}
+
 // waitForCall waits for the tenant's share of the store's rate and for the
 // global rate limit.
 func (m *managedClient) waitForCall(ctx context.Context, tenant string) error {

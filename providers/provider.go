@@ -75,6 +75,47 @@ type Client interface {
 	Close(ctx context.Context) error
 }
 
+// Leaser issues credentials that come with a lease (Vault's dynamic
+// secrets, its PKI certificates), renews and revokes them. Every client the
+// ClientCache hands out implements it; a backend without leases answers
+// ErrInvalid.
+type Leaser interface {
+	// Issue asks the backend for new credentials.
+	Issue(ctx context.Context, req IssueRequest) (Lease, error)
+	// Renew extends a lease by increment (the backend may grant less).
+	Renew(ctx context.Context, leaseID string, increment time.Duration) (Lease, error)
+	// Revoke ends a lease: the credentials stop working.
+	Revoke(ctx context.Context, leaseID string) error
+}
+
+// IssueRequest names an endpoint that issues credentials.
+type IssueRequest struct {
+	// Path is the backend path, such as database/creds/app or pki/issue/web.
+	Path string
+	// Write sends Parameters with a write (Vault's POST/PUT); else a read.
+	Write bool
+	// Parameters of a write.
+	Parameters map[string]any
+	// Tenant is the namespace asking; providers ignore it.
+	Tenant string
+}
+
+// Lease is issued credentials and the terms they come with. ID never goes
+// into logs, events, conditions or metric labels.
+type Lease struct {
+	// ID identifies the lease for renewal and revocation; empty when the
+	// credentials have no lease (a certificate: it expires at ExpiresAt).
+	ID string
+	// Data are the credentials, by field; non-string values as JSON.
+	Data map[string][]byte
+	// TTL is how long the lease runs from now; Renewable says whether Renew may extend it.
+	TTL       time.Duration
+	Renewable bool
+	// ExpiresAt is when the credentials stop working: now + TTL, or a
+	// certificate's notAfter.
+	ExpiresAt time.Time
+}
+
 // Ref addresses one remote secret.
 type Ref struct {
 	// Key is the remote path or name.
