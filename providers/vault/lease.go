@@ -82,4 +82,3 @@ func leaseOf(s *vaultapi.Secret, now time.Time) providers.Lease {
 }
 
 var _ providers.Leaser = (*client)(nil)
-
