@@ -13,6 +13,9 @@ const (
 	// RolledOutCondition (normal-true) is True when every rollout target
 	// references the current version, False when one could not be moved.
 	RolledOutCondition = "RolledOut"
+	// LeasesHeldCondition (dynamic sources) is True while superseded
+	// versions keep their leases because Pods or pod templates use them.
+	LeasesHeldCondition = "LeasesHeld"
 )
 
 // Condition reasons. Event reasons are the same strings.
@@ -64,6 +67,10 @@ const (
 	ShadowedSecretReason = "ShadowedSecret"
 	// RolloutFailedReason: a rollout target is missing or refused the patch.
 	RolloutFailedReason = "RolloutFailed"
+	// InUseReason: superseded leases are held for versions still in use.
+	InUseReason = "InUse"
+	// NoneHeldReason: no superseded lease is held.
+	NoneHeldReason = "NoneHeld"
 	// ProvisionedReason: every selected namespace has its ExternalSecret.
 	ProvisionedReason = "Provisioned"
 	// PartiallyProvisionedReason: some selected namespaces have no ExternalSecret.
@@ -75,6 +82,19 @@ const (
 
 // Well-known labels and annotations.
 const (
+	// LeaseIDAnnotation on a version issued by a dynamic source holds its
+	// lease id (the Secret's readers can use the credentials anyway).
+	LeaseIDAnnotation = "vaultferry.io/lease-id"
+	// LeaseExpiresAnnotation is when the lease (or certificate) ends, RFC 3339.
+	LeaseExpiresAnnotation = "vaultferry.io/lease-expires"
+	// LeaseRenewedAnnotation is when the lease was issued or last renewed, RFC 3339.
+	LeaseRenewedAnnotation = "vaultferry.io/lease-renewed"
+	// LeaseTTLAnnotation is the TTL the lease was issued with, in seconds.
+	LeaseTTLAnnotation = "vaultferry.io/lease-ttl"
+	// LeaseRenewableAnnotation is "true" when the lease can be renewed.
+	LeaseRenewableAnnotation = "vaultferry.io/lease-renewable"
+	// LeaseFinalizer on a dynamic ExternalSecret revokes its leases when it is deleted.
+	LeaseFinalizer = "vaultferry.io/revoke-leases"
 	// ClusterExternalSecretLabel on an ExternalSecret names the
 	// ClusterExternalSecret that created it.
 	ClusterExternalSecretLabel = "vaultferry.io/cluster-external-secret"

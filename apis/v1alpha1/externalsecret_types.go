@@ -7,7 +7,9 @@ import (
 
 // ExternalSecretSpec says what to fetch, from which store, and how to write it.
 //
-// +kubebuilder:validation:XValidation:rule="(has(self.data) && size(self.data) > 0) || (has(self.dataFrom) && size(self.dataFrom) > 0)",message="list at least one remote secret to fetch in data or dataFrom"
+// +kubebuilder:validation:XValidation:rule="(has(self.data) && size(self.data) > 0) || (has(self.dataFrom) && size(self.dataFrom) > 0) || has(self.dynamic)",message="list at least one remote secret to fetch in data or dataFrom"
+// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || (!has(self.data) && !has(self.dataFrom))",message="dynamic replaces data and dataFrom: an ExternalSecret issues credentials or reads secrets, not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || !has(self.target) || !has(self.target.immutable) || self.target.immutable",message="dynamic credentials are versioned, one lease per version: target.immutable must stay true"
 type ExternalSecretSpec struct {
 	// SecretStoreRef is the store to read from.
 	SecretStoreRef SecretStoreRef `json:"secretStoreRef"`
@@ -54,6 +56,88 @@ type ExternalSecretSpec struct {
 	// Rollout lists workloads moved to each new version.
 	// +optional
 	Rollout *Rollout `json:"rollout,omitempty"`
+
+	// Dynamic makes each version one set of credentials the store's Vault
+	// issues with a lease (database/creds/<role>, pki/issue/<role>, ...),
+	// instead of reading stored secrets. The operator renews the lease,
+	// issues new credentials before it runs out (a new version, rolled out
+	// like any other) and revokes a superseded lease only when no Pod or pod
+	// template references its version any more. Vault stores only.
+	// +optional
+	Dynamic *DynamicSource `json:"dynamic,omitempty"`
+}
+
+// DynamicSource is a Vault path that issues credentials. It is a source of
+// the ExternalSecret, not of one key, because one lease is one version: the
+// version is what workloads roll onto and what is revoked when nothing uses
+// it, so two leases in one Secret could never be rotated apart.
+// +kubebuilder:validation:XValidation:rule="!has(self.pki) || !has(self.parameters)",message="pki sets the request itself: remove parameters"
+type DynamicSource struct {
+	// Path issues the credentials, relative to Vault's root: database/creds/app,
+	// aws/creds/deploy, pki/issue/web. Through a ClusterSecretStore it must
+	// be in the namespace's allowedKeys. sys/, auth/, identity/ and
+	// cubbyhole/ are refused.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^/*(sys|auth|identity|cubbyhole)(/|$)')",message="dynamic.path may not be under sys/, auth/, identity/ or cubbyhole/"
+	Path string `json:"path"`
+
+	// Method is Read (GET, the default: database/creds/<role>) or Write
+	// (POST with parameters).
+	// +kubebuilder:validation:Enum=Read;Write
+	// +kubebuilder:default=Read
+	// +optional
+	Method string `json:"method,omitempty"`
+
+	// Parameters are sent with a Write.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=50
+	Parameters map[string]string `json:"parameters,omitempty"`
+
+	// PKI issues a certificate from Vault's PKI engine (path pki/issue/<role>):
+	// the version is a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt.
+	// +optional
+	PKI *PKICertificate `json:"pki,omitempty"`
+
+	// RenewAfterPercent of a lease's TTL, the lease is renewed (jittered
+	// by up to 10%). Defaults to 67.
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=90
+	// +kubebuilder:default=67
+	// +optional
+	RenewAfterPercent int32 `json:"renewAfterPercent,omitempty"`
+
+	// ReissueBefore is how long before the credentials expire, or before
+	// their lease can no longer be renewed (Vault's max TTL), new ones are
+	// issued: time for workloads to roll. Defaults to a third of the TTL
+	// the credentials were issued with.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$')",message="reissueBefore must be a Go duration like 10m"
+	// +optional
+	ReissueBefore *metav1.Duration `json:"reissueBefore,omitempty"`
+}
+
+// PKICertificate is a certificate request to Vault's PKI engine.
+type PKICertificate struct {
+	// CommonName of the certificate.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	CommonName string `json:"commonName"`
+	// AltNames are DNS subject alternative names.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	AltNames []string `json:"altNames,omitempty"`
+	// IPSANs are IP subject alternative names.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	IPSANs []string `json:"ipSans,omitempty"`
+	// TTL of the certificate (the role's default when unset).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$')",message="ttl must be a Go duration like 24h"
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
 }
 
 // RefreshPolicy says when an ExternalSecret fetches its remote data again.

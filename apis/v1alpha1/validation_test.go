@@ -92,6 +92,12 @@ spec:
   externalSecretSpec:
     secretStoreRef: {name: shared, kind: ClusterSecretStore}
     data: [{secretKey: token, remoteRef: {key: shared/pull}}]`,
+		"ExternalSecret with dynamic database credentials": esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: database/creds/app, renewAfterPercent: 50, reissueBefore: 10m}",
+		"ExternalSecret with a dynamic certificate": esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: pki/issue/web, pki: {commonName: web.example.com, altNames: [api.example.com], ipSans: [10.0.0.1], ttl: 24h}}",
 		"ExternalSecret with find and rewrite": withDataFrom(`[{find: {path: apps/, name: {regexp: "^apps/.*db"}, tags: {team: a}, maxKeys: 500, conversionStrategy: Default, decodingStrategy: Auto},
     rewrite: [{regexp: {source: "^apps/(.*)", target: "$1"}}, {transform: {template: "{{ .value | upper }}"}}]}, {extract: {key: apps/db}}]`),
 	} {
@@ -310,6 +316,28 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		"ClusterExternalSecret with an invalid ExternalSecret spec": {
 			strings.Replace(cesWith("namespaceSelectors: [{matchLabels: {a: b}}]", "1m"), "data: [{secretKey: token, remoteRef: {key: k}}]", "data: []", 1),
 			"list at least one remote secret to fetch in data or dataFrom",
+		},
+		"dynamic together with data": {
+			validExternalSecret + "\n  dynamic: {path: database/creds/app}",
+			"dynamic replaces data and dataFrom",
+		},
+		"dynamic credentials written to a mutable Secret": {
+			strings.Replace(esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`)+"\n  dynamic: {path: database/creds/app}", "name: db\n", "name: db\n    immutable: false\n", 1),
+			"dynamic credentials are versioned",
+		},
+		"dynamic path under sys/": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: sys/leases/revoke-force, method: Write}",
+			"dynamic.path may not be under sys/",
+		},
+		"dynamic pki with parameters": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: pki/issue/web, parameters: {a: b}, pki: {commonName: x}}",
+			"pki sets the request itself",
 		},
 		"dataFrom with both extract and find": {
 			withDataFrom(`[{extract: {key: a}, find: {path: b}}]`),

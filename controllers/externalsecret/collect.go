@@ -25,7 +25,11 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
 
 	result := r.nextRefresh(ctx, es)
-	candidates := pruneCandidates(es.Status.Versions, current, historyLimit(es), es.MinRetention(), r.now())
+	minRetention := es.MinRetention()
+	if es.Spec.Dynamic != nil {
+		minRetention = 0 // a superseded lease is revoked as soon as nothing uses it
+	}
+	candidates := pruneCandidates(es.Status.Versions, current, historyLimit(es), minRetention, r.now())
 	if len(candidates) > 0 {
 		held, err := r.prune(ctx, es, owned, candidates)
 		if err != nil {
@@ -45,6 +49,9 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 // ExternalSecrets: a template's .previous is the version before the
 // current one, and without it the same values would render a new version.
 func historyLimit(es *vfv1alpha1.ExternalSecret) int {
+	if es.Spec.Dynamic != nil {
+		return 1 // only in-use superseded versions keep their credentials
+	}
 	if t := es.Spec.Target.Template; t != nil && hasTemplates(t) {
 		return max(es.HistoryLimit(), 2)
 	}
@@ -84,6 +91,11 @@ func (r *Reconciler) prune(ctx context.Context, es *vfv1alpha1.ExternalSecret, o
 	for _, name := range candidates {
 		version := findSecret(owned, name)
 		if inUse.Has(name) || version == nil {
+			held++
+			continue
+		}
+		if err := r.revokeLease(ctx, es, version); err != nil {
+			log.FromContext(ctx).Info("Keeping a superseded version until its lease is revoked", "secret", name, "error", err.Error())
 			held++
 			continue
 		}

@@ -26,6 +26,9 @@ type pendingFetch struct {
 	storeGeneration int64
 	at              time.Time
 	data            fetched
+	// lease is credentials a dynamic source issued: issuing again would
+	// create other credentials, so a failed write retries with these.
+	lease *providers.Lease
 }
 
 func pendingKey(es *vfv1alpha1.ExternalSecret) types.NamespacedName {

@@ -50,6 +50,8 @@ const (
 type Recorder interface {
 	ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took time.Duration, expiresAt *time.Time)
 	ObserveRollout(es *vfv1alpha1.ExternalSecret, kind, result string)
+	ObserveLeaseRenewal(es *vfv1alpha1.ExternalSecret, ok bool)
+	ObserveLeases(es *vfv1alpha1.ExternalSecret, current, superseded int, earliest time.Time)
 	ForgetExternalSecret(namespace, name string)
 }
 
@@ -133,6 +135,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	if !es.DeletionTimestamp.IsZero() {
+		if err := r.revokeOnDeletion(ctx, es); err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{}, r.releaseRetainedVersions(ctx, es)
 	}
 	if err := r.syncFinalizer(ctx, es); err != nil {
@@ -149,6 +154,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	if err := r.noteShadowedSecret(ctx, es); err != nil {
 		return ctrl.Result{}, err
+	}
+	if es.Spec.Dynamic != nil {
+		return r.syncDynamic(ctx, es, owned, run)
 	}
 	if !r.refreshDue(ctx, es, owned) {
 		acknowledgeSpec(es)
@@ -566,15 +574,18 @@ func failurePolicy(failure *requeue.Error, refresh, storeWait time.Duration) (ct
 
 // syncFinalizer keeps the Retain finalizer exactly when deletionPolicy is Retain.
 func (r *Reconciler) syncFinalizer(ctx context.Context, es *vfv1alpha1.ExternalSecret) error {
-	want := es.Spec.Target.DeletionPolicy == vfv1alpha1.DeletionPolicyRetain
-	if want == controllerutil.ContainsFinalizer(es, vfv1alpha1.RetainFinalizer) {
+	retain := es.Spec.Target.DeletionPolicy == vfv1alpha1.DeletionPolicyRetain
+	revoke := es.Spec.Dynamic != nil
+	if retain == controllerutil.ContainsFinalizer(es, vfv1alpha1.RetainFinalizer) && revoke == controllerutil.ContainsFinalizer(es, vfv1alpha1.LeaseFinalizer) {
 		return nil
 	}
 	before := es.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(es, vfv1alpha1.RetainFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(es, vfv1alpha1.RetainFinalizer)
+	for finalizer, want := range map[string]bool{vfv1alpha1.RetainFinalizer: retain, vfv1alpha1.LeaseFinalizer: revoke} {
+		if want {
+			controllerutil.AddFinalizer(es, finalizer)
+		} else {
+			controllerutil.RemoveFinalizer(es, finalizer)
+		}
 	}
 	if err := r.Patch(ctx, es, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("updating finalizers of %s: %w", es.Name, err)

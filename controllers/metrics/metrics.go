@@ -28,6 +28,9 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	requestLength *prometheus.HistogramVec
 	fanOut        *prometheus.GaugeVec
+	leases        *prometheus.GaugeVec
+	leaseExpiry   *prometheus.GaugeVec
+	renewals      *prometheus.CounterVec
 
 	// series remembers, per ExternalSecret, the label values of its series
 	// with more labels than namespace and name, so that a change of reason or
@@ -103,7 +106,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "vaultferry_clusterexternalsecret_namespaces",
 		Help: "Namespaces selected by a ClusterExternalSecret, by state: provisioned (its ExternalSecret exists and is Ready), not_synced (exists, not Ready), failed (could not be created).",
 	}, []string{"name", "state"})
-	reg.MustRegister(m.fanOut, m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.rollouts, m.storeReady, m.requests, m.requestLength)
+	m.leases = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vaultferry_leases",
+		Help: "Leases of a dynamic ExternalSecret's versions held by the operator, by state: current, or superseded (kept, and renewed, because a Pod or pod template still uses the version).",
+	}, []string{"namespace", "name", "state"})
+	m.leaseExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vaultferry_lease_expiry_timestamp_seconds", Help: "Unix time at which the earliest held lease of a dynamic ExternalSecret ends unless renewed.",
+	}, object)
+	m.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaultferry_lease_renewals_total", Help: "Lease renewals of dynamic ExternalSecrets by result (Success, Failed).",
+	}, []string{"namespace", "name", "result"})
+	reg.MustRegister(m.leases, m.leaseExpiry, m.renewals, m.fanOut, m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.rollouts, m.storeReady, m.requests, m.requestLength)
 	return m
 }
 
@@ -150,8 +163,32 @@ func (m *Metrics) ForgetExternalSecret(namespace, name string) {
 		delete(m.series, objectKey{namespace, name})
 	}
 	m.mu.Unlock()
-	for _, g := range []*prometheus.GaugeVec{m.lastSuccess, m.refreshEvery, m.versions, m.expiry} {
+	for _, g := range []*prometheus.GaugeVec{m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.leaseExpiry} {
 		g.Delete(labels)
+	}
+	for _, v := range []string{"current", "superseded"} {
+		m.leases.DeleteLabelValues(namespace, name, v)
+	}
+	for _, v := range []string{"Success", "Failed"} {
+		m.renewals.DeleteLabelValues(namespace, name, v)
+	}
+}
+
+// ObserveLeaseRenewal counts one renewal of a lease of es.
+func (m *Metrics) ObserveLeaseRenewal(es *vfv1alpha1.ExternalSecret, ok bool) {
+	result := "Success"
+	if !ok {
+		result = "Failed"
+	}
+	m.renewals.WithLabelValues(es.Namespace, es.Name, result).Inc()
+}
+
+// ObserveLeases records the leases es holds and when the earliest ends.
+func (m *Metrics) ObserveLeases(es *vfv1alpha1.ExternalSecret, current, superseded int, earliest time.Time) {
+	m.leases.WithLabelValues(es.Namespace, es.Name, "current").Set(float64(current))
+	m.leases.WithLabelValues(es.Namespace, es.Name, "superseded").Set(float64(superseded))
+	if !earliest.IsZero() {
+		m.leaseExpiry.WithLabelValues(es.Namespace, es.Name).Set(float64(earliest.Unix()))
 	}
 }
 

@@ -187,7 +187,19 @@ func panels() *dashboard.DashboardBuilder {
 		WithPanel(tablePanel("ClusterExternalSecrets with failed namespaces").GridPos(gridPos(12, 52, 12, 8)).Datasource(datasource).
 			Description("Selected namespaces where the ExternalSecret could not be created (a name conflict, an API error). Empty is good.").
 			WithTarget(tableQuery(`vaultferry_clusterexternalsecret_namespaces{state="failed"} > 0`)).
-			WithTransformation(hideRawColumns(map[string]string{"name": "ClusterExternalSecret", "state": "State", "Value": "Namespaces"})))
+			WithTransformation(hideRawColumns(map[string]string{"name": "ClusterExternalSecret", "state": "State", "Value": "Namespaces"}))).
+		// Row 8: leases of dynamic credentials.
+		WithPanel(timeseries.NewPanelBuilder().Title("Leases held").GridPos(gridPos(0, 60, 8, 8)).Datasource(datasource).
+			Description("Leases of dynamic ExternalSecrets: current, and superseded ones kept (and renewed) because Pods or pod templates still use their versions. They are revoked when nothing does.").
+			WithTarget(query(`sum by (state) (vaultferry_leases{`+inNS+`})`, "{{state}}"))).
+		WithPanel(tablePanel("Time to lease expiry").GridPos(gridPos(8, 60, 8, 8)).Datasource(datasource).
+			Description("The earliest lease end of each dynamic ExternalSecret, soonest first; renewals push it out, Vault's max TTL caps it (new credentials are issued before).").
+			WithTarget(tableQuery(`sort(vaultferry_lease_expiry_timestamp_seconds{` + inNS + `} - time())`)).
+			WithTransformation(hideRawColumns(map[string]string{"namespace": "Namespace", "name": "ExternalSecret", "Value": "Ends in (s)"}))).
+		WithPanel(timeseries.NewPanelBuilder().Title("Lease renewal failures").GridPos(gridPos(16, 60, 8, 8)).Datasource(datasource).
+			Description("Failed renewals by ExternalSecret; with a lease ending soon they fire VaultferryLeaseExpiresBeforeRenewal.").
+			Unit("ops").
+			WithTarget(query(`sum by (namespace, name) (rate(vaultferry_lease_renewals_total{`+inNS+`, result="Failed"}[$__rate_interval]))`, "{{namespace}}/{{name}}")))
 }
 
 func main() {

@@ -32,7 +32,7 @@ func promtool(t *testing.T, args ...string) string {
 
 func TestAlertRulesAreValid(t *testing.T) {
 	out := promtool(t, "check", "rules", rulesFile)
-	if !strings.Contains(out, "SUCCESS: 8 rules found") {
+	if !strings.Contains(out, "SUCCESS: 9 rules found") {
 		t.Fatalf("promtool check rules:\n%s", out)
 	}
 }
