@@ -72,7 +72,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	ctx := context.Background()
 	pg := postgres.Start(t)
 	v := vaultdev.Start(t)
-	databaseEngine(t, v, pg, "app", "6s", "10m")
+	databaseEngine(t, v, pg, "app", "8s", "10m")
 	databaseEngine(t, v, pg, "short", "4s", "10s")
 	databaseEngine(t, v, pg, "slow", "20s", "10m")
 	reg := prometheus.NewRegistry()
@@ -91,9 +91,9 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 		t.Fatalf("issued credentials do not log in: %v", err)
 	}
 
-	// 1. Renewals: past the 6 s TTL the role still logs in.
+	// 1. Renewals (every 4 s): past the 8 s TTL the role still logs in.
 	renewed := leaseRenewed(t, ns, v1)
-	time.Sleep(9 * time.Second)
+	time.Sleep(11 * time.Second)
 	if leaseRenewed(t, ns, v1) == renewed {
 		t.Fatal("the lease was not renewed")
 	}
@@ -124,7 +124,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	if at := operator.MetricValue(t, reg, "vaultferry_lease_expiry_timestamp_seconds", series); at < float64(time.Now().Unix()) {
 		t.Errorf("lease expiry metric %v is in the past", at)
 	}
-	time.Sleep(8 * time.Second) // past the old lease's TTL
+	time.Sleep(11 * time.Second) // past the old lease's TTL
 	if _, err := pg.Query(user1, pw1, "select 1"); err != nil {
 		t.Fatalf("the old role stopped working while a Pod uses its version: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	run.Stop(t)
 	operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New()), InUseRecheck: time.Second, StoreWait: time.Second})
 	renewed = leaseRenewed(t, ns, v2)
-	time.Sleep(6 * time.Second)
+	time.Sleep(9 * time.Second)
 	if n := v.Requests(t, "database/creds/") - issued; n != 0 {
 		t.Errorf("the restarted operator issued credentials %d times", n)
 	}
