@@ -40,6 +40,25 @@ func databaseEngine(t *testing.T, v *vaultdev.Server, pg *postgres.Server, role,
 		"creation_statements": `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`})
 }
 
+// leaseIDsIn are the lease ids of the versions in ns now (at least one).
+func leaseIDsIn(t *testing.T, ns string) []string {
+	t.Helper()
+	list := &corev1.SecretList{}
+	if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range list.Items {
+		if id := s.Annotations[vfv1alpha1.LeaseIDAnnotation]; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatal("no version with a lease id")
+	}
+	return ids
+}
+
 func mounted(v *vaultdev.Server, path string) bool {
 	mounts, err := v.Client.Sys().ListMounts()
 	return err == nil && mounts[path] != nil
@@ -73,8 +92,8 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	ctx := context.Background()
 	pg := postgres.Start(t)
 	v := vaultdev.Start(t)
-	databaseEngine(t, v, pg, "app", "8s", "10m")
-	databaseEngine(t, v, pg, "short", "4s", "10s")
+	databaseEngine(t, v, pg, "app", "12s", "10m")
+	databaseEngine(t, v, pg, "short", "6s", "14s")
 	databaseEngine(t, v, pg, "slow", "20s", "10m")
 	reg := prometheus.NewRegistry()
 	run := operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New()), InUseRecheck: time.Second, StoreWait: time.Second,
@@ -92,9 +111,9 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 		t.Fatalf("issued credentials do not log in: %v", err)
 	}
 
-	// 1. Renewals (every 4 s): past the 8 s TTL the role still logs in.
+	// 1. Renewals (every 6 s): past the 12 s TTL the role still logs in.
 	renewed := leaseRenewed(t, ns, v1)
-	time.Sleep(11 * time.Second)
+	time.Sleep(14 * time.Second)
 	if leaseRenewed(t, ns, v1) == renewed {
 		t.Fatal("the lease was not renewed")
 	}
@@ -125,7 +144,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	if at := operator.MetricValue(t, reg, "vaultferry_lease_expiry_timestamp_seconds", series); at < float64(time.Now().Unix()) {
 		t.Errorf("lease expiry metric %v is in the past", at)
 	}
-	time.Sleep(11 * time.Second) // past the old lease's TTL
+	time.Sleep(14 * time.Second) // past the old lease's TTL
 	if _, err := pg.Query(user1, pw1, "select 1"); err != nil {
 		t.Fatalf("the old role stopped working while a Pod uses its version: %v", err)
 	}
@@ -144,7 +163,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	run.Stop(t)
 	operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New()), InUseRecheck: time.Second, StoreWait: time.Second})
 	renewed = leaseRenewed(t, ns, v2)
-	time.Sleep(9 * time.Second)
+	time.Sleep(12 * time.Second)
 	if n := v.Requests(t, "database/creds/") - issued; n != 0 {
 		t.Errorf("the restarted operator issued credentials %d times", n)
 	}
@@ -185,10 +204,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	if s2 == s1 {
 		t.Fatal("not reissued")
 	}
-	leaseID := &corev1.Secret{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: s2}, leaseID); err != nil {
-		t.Fatal(err)
-	}
+	leaseIDs := leaseIDsIn(t, ns)
 	// 7. Deleting the ExternalSecret (deletionPolicy Delete) revokes its current lease.
 	current := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
 	lastUser := string(operator.SecretData(t, env.Client, ns, current)["username"])
@@ -200,7 +216,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 		t.Errorf("the role %s of the deleted ExternalSecret's version is still in pg_roles", lastUser)
 	}
 
-	operator.AssertNoLeak(t, env.Client, ns, pw1, user2, leaseID.Annotations[vfv1alpha1.LeaseIDAnnotation])
+	operator.AssertNoLeak(t, env.Client, ns, append(leaseIDs, pw1, user2)...)
 }
 
 // A certificate from Vault's PKI engine is a kubernetes.io/tls version; it
