@@ -94,7 +94,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 	v := vaultdev.Start(t)
 	databaseEngine(t, v, pg, "app", "12s", "10m")
 	databaseEngine(t, v, pg, "short", "6s", "14s")
-	databaseEngine(t, v, pg, "slow", "20s", "10m")
+	databaseEngine(t, v, pg, "slow", "40s", "10m")
 	reg := prometheus.NewRegistry()
 	run := operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New()), InUseRecheck: time.Second, StoreWait: time.Second,
 		Metrics: metrics.New(reg)})
@@ -171,10 +171,10 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 		t.Error("the restarted operator does not renew")
 	}
 
-	// 5. Vault sealed at renewal time (renewal due 5 s after issue, reissue
-	// 15 s after): the renewal is retried with backoff, succeeds once Vault
+	// 5. Vault sealed at renewal time (renewal due 4 s after issue, reissue
+	// 35 s after): the renewal is retried with backoff, succeeds once Vault
 	// is back, and the version stays.
-	sealed := dynamicES(ns, "sealed", vfv1alpha1.DynamicSource{Path: "database/creds/slow", RenewAfterPercent: 25,
+	sealed := dynamicES(ns, "sealed", vfv1alpha1.DynamicSource{Path: "database/creds/slow", RenewAfterPercent: 10,
 		ReissueBefore: &metav1.Duration{Duration: 5 * time.Second}})
 	operator.Create(t, env.Client, sealed)
 	w1 := operator.WaitSynced(t, env.Client, sealed, "").Status.CurrentSecretName
