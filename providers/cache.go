@@ -344,50 +344,42 @@ func (m *managedClient) FindSecrets(ctx context.Context, req FindRequest) (map[s
 	return found, err
 }
 
-// Issue, Renew and Revoke go through the store's rate limit like reads.
-
 // Issue asks the backend for new credentials.
-func (m *managedClient) Issue(ctx context.Context, req IssueRequest) (Lease, error) {
-	l, ok := m.Client.(Leaser)
-	if !ok {
-		return Lease{}, Errorf(ErrInvalid, "%s stores do not issue credentials", m.provider)
-	}
-	if err := m.waitForCall(ctx, req.Tenant); err != nil {
-		return Lease{}, err
-	}
-	start := time.Now()
-	lease, err := l.Issue(ctx, req)
-	m.observe("Issue", err, time.Since(start))
+func (m *managedClient) Issue(ctx context.Context, req IssueRequest) (lease Lease, err error) {
+	err = m.leaseCall(ctx, "Issue", req.Tenant, func(l Leaser) (err error) {
+		lease, err = l.Issue(ctx, req)
+		return err
+	})
 	return lease, err
 }
 
 // Renew extends a lease.
-func (m *managedClient) Renew(ctx context.Context, leaseID string, increment time.Duration) (Lease, error) {
-	l, ok := m.Client.(Leaser)
-	if !ok {
-		return Lease{}, Errorf(ErrInvalid, "%s stores have no leases", m.provider)
-	}
-	if err := m.waitForCall(ctx, ""); err != nil {
-		return Lease{}, err
-	}
-	start := time.Now()
-	lease, err := l.Renew(ctx, leaseID, increment)
-	m.observe("Renew", err, time.Since(start))
+func (m *managedClient) Renew(ctx context.Context, leaseID string, increment time.Duration) (lease Lease, err error) {
+	err = m.leaseCall(ctx, "Renew", "", func(l Leaser) (err error) {
+		lease, err = l.Renew(ctx, leaseID, increment)
+		return err
+	})
 	return lease, err
 }
 
 // Revoke ends a lease.
 func (m *managedClient) Revoke(ctx context.Context, leaseID string) error {
+	return m.leaseCall(ctx, "Revoke", "", func(l Leaser) error { return l.Revoke(ctx, leaseID) })
+}
+
+// leaseCall runs one Leaser call of the backend through the store's rate
+// limit, like reads, and records it; a backend without leases refuses it.
+func (m *managedClient) leaseCall(ctx context.Context, op, tenant string, call func(Leaser) error) error {
 	l, ok := m.Client.(Leaser)
 	if !ok {
-		return Errorf(ErrInvalid, "%s stores have no leases", m.provider)
+		return Errorf(ErrInvalid, "%s stores do not issue leased credentials", m.provider)
 	}
-	if err := m.waitForCall(ctx, ""); err != nil {
+	if err := m.waitForCall(ctx, tenant); err != nil {
 		return err
 	}
 	start := time.Now()
-	err := l.Revoke(ctx, leaseID)
-	m.observe("Revoke", err, time.Since(start))
+	err := call(l)
+	m.observe(op, err, time.Since(start))
 	return err
 }
 

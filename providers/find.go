@@ -54,15 +54,16 @@ func (c *Collector) Keys() []string {
 // findParallelism bounds the reads one find makes at once.
 const findParallelism = 8
 
-// ReadEach reads every key with read, a few at a time, running
+// ReadEach reads every key with read (a value, or what a find filters on),
+// a few at a time, running
 // req.BeforeCall before each read. A key deleted between the listing and
 // its read is left out; any other failure fails the find.
-func ReadEach(ctx context.Context, req FindRequest, keys []string, read func(ctx context.Context, key string) (Secret, error)) (map[string]Secret, error) {
+func ReadEach[T any](ctx context.Context, req FindRequest, keys []string, read func(ctx context.Context, key string) (T, error)) (map[string]T, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		mu    sync.Mutex
-		out   = make(map[string]Secret, len(keys))
+		out   = make(map[string]T, len(keys))
 		first error
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, findParallelism)
@@ -73,15 +74,15 @@ func ReadEach(ctx context.Context, req FindRequest, keys []string, read func(ctx
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			err := req.Call(ctx)
-			var s Secret
+			var v T
 			if err == nil {
-				s, err = read(ctx, key)
+				v, err = read(ctx, key)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				out[key] = s
+				out[key] = v
 			case errors.Is(err, ErrNotFound):
 			case first == nil:
 				first = err

@@ -8,6 +8,7 @@ package clusterexternalsecret
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -49,15 +51,15 @@ type Reconciler struct {
 	// Metrics is told about namespace states; optional.
 	Metrics Recorder
 
-	// defaulted remembers, by ClusterExternalSecret UID, its spec as the
+	// defaulted remembers, by ClusterExternalSecret name, its spec as the
 	// API server stores it in an ExternalSecret (with the schema's defaults):
 	// comparing against the spec as written would see a difference in
 	// every default and update the ExternalSecrets forever.
-	defaulted sync.Map // types.UID → defaultedSpec
+	defaulted sync.Map // name → defaultedSpec
 }
 
 type defaultedSpec struct {
-	name       string
+	uid        types.UID // a ClusterExternalSecret re-created under the name starts over
 	generation int64
 	spec       vfv1alpha1.ExternalSecretSpec
 }
@@ -76,7 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) && r.Metrics != nil {
 			r.Metrics.ForgetClusterExternalSecret(req.Name)
 		}
-		r.forgetDefaults(req.Name)
+		r.defaulted.Delete(req.Name)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ces.DeletionTimestamp.IsZero() {
@@ -145,7 +147,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // API server applies, from a dry-run create in the first selected
 // namespace, once per generation.
 func (r *Reconciler) defaultedSpec(ctx context.Context, ces *vfv1alpha1.ClusterExternalSecret, selected []string) (vfv1alpha1.ExternalSecretSpec, error) {
-	if v, ok := r.defaulted.Load(ces.UID); ok && v.(defaultedSpec).generation == ces.Generation {
+	if v, ok := r.defaulted.Load(ces.Name); ok && v.(defaultedSpec).uid == ces.UID && v.(defaultedSpec).generation == ces.Generation {
 		return v.(defaultedSpec).spec, nil
 	}
 	if len(selected) == 0 {
@@ -156,7 +158,7 @@ func (r *Reconciler) defaultedSpec(ctx context.Context, ces *vfv1alpha1.ClusterE
 	if err := r.Create(ctx, probe, client.DryRunAll); err != nil {
 		return vfv1alpha1.ExternalSecretSpec{}, fmt.Errorf("computing the defaulted ExternalSecret spec (dry run in %s): %w", selected[0], err)
 	}
-	r.defaulted.Store(ces.UID, defaultedSpec{name: ces.Name, generation: ces.Generation, spec: probe.Spec})
+	r.defaulted.Store(ces.Name, defaultedSpec{uid: ces.UID, generation: ces.Generation, spec: probe.Spec})
 	return probe.Spec, nil
 }
 
@@ -207,23 +209,12 @@ func (r *Reconciler) provision(ctx context.Context, ces *vfv1alpha1.ClusterExter
 	return false, nil, cond != nil && cond.Status == metav1.ConditionTrue && existing.Status.ObservedGeneration == existing.Generation
 }
 
-// forgetDefaults drops the remembered specs of deleted ClusterExternalSecrets named name.
-func (r *Reconciler) forgetDefaults(name string) {
-	r.defaulted.Range(func(uid, v any) bool {
-		if v.(defaultedSpec).name == name {
-			r.defaulted.Delete(uid)
-		}
-		return true
-	})
-}
-
+// mergeInto sets src's entries in dst, allocating dst when nil.
 func mergeInto(dst, src map[string]string) map[string]string {
 	if dst == nil {
 		dst = map[string]string{}
 	}
-	for k, v := range src {
-		dst[k] = v
-	}
+	maps.Copy(dst, src)
 	return dst
 }
 
@@ -266,14 +257,12 @@ func (r *Reconciler) record(ces, before *vfv1alpha1.ClusterExternalSecret, creat
 func (r *Reconciler) recordInvalid(ces *vfv1alpha1.ClusterExternalSecret, err error) {
 	msg := fmt.Sprintf("%v: fix spec.namespaceSelectors", err)
 	ces.Status.ObservedGeneration = ces.Generation
-	for _, typ := range []string{vfv1alpha1.ReadyCondition, vfv1alpha1.StalledCondition} {
-		status := metav1.ConditionTrue
-		if typ == vfv1alpha1.ReadyCondition {
-			status = metav1.ConditionFalse
-		}
-		apimeta.SetStatusCondition(&ces.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: vfv1alpha1.InvalidSpecReason,
-			Message: msg, ObservedGeneration: ces.Generation})
-	}
+	ready := metav1.Condition{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.InvalidSpecReason,
+		Message: msg, ObservedGeneration: ces.Generation}
+	stalled := ready
+	stalled.Type, stalled.Status = vfv1alpha1.StalledCondition, metav1.ConditionTrue
+	apimeta.SetStatusCondition(&ces.Status.Conditions, ready)
+	apimeta.SetStatusCondition(&ces.Status.Conditions, stalled)
 	r.Events.Eventf(ces, nil, corev1.EventTypeWarning, vfv1alpha1.InvalidSpecReason, "Provision", "%s", msg)
 }
 

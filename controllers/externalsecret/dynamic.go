@@ -130,15 +130,12 @@ func dynamicData(d *vfv1alpha1.DynamicSource, issued map[string][]byte) map[stri
 	}
 }
 
-// leaser is the store's client as an issuer of leases.
+// leaser is the store's client as an issuer of leases (every cached
+// client is one; stores without leases answer ErrInvalid).
 func (r *Reconciler) leaser(ctx context.Context, store *resolvedStore, es *vfv1alpha1.ExternalSecret) (providers.Leaser, error) {
-	ns := store.store.GetNamespace()
-	if store.store.GetKind() == vfv1alpha1.ClusterSecretStoreKind {
-		ns = es.Namespace
-	}
-	cl, err := r.Clients.Get(ctx, store.store, ns)
+	cl, err := r.storeClient(ctx, store, es)
 	if err != nil {
-		return nil, classify(fmt.Errorf("connecting to %s %q: %w", store.store.GetKind(), store.store.GetName(), err))
+		return nil, err
 	}
 	return cl.(providers.Leaser), nil
 }

@@ -62,13 +62,9 @@ func (r *Reconciler) fetchOrReuse(ctx context.Context, store *resolvedStore, es 
 // fetch reads everything es asks for through the store's client: dataFrom
 // first, then data, so an explicit data entry wins over an extracted key.
 func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1alpha1.ExternalSecret, forced bool) (fetched, error) {
-	ns := store.store.GetNamespace()
-	if store.store.GetKind() == vfv1alpha1.ClusterSecretStoreKind {
-		ns = es.Namespace // tenant identity: namespace-less ServiceAccount refs resolve here
-	}
-	cl, err := r.Clients.Get(ctx, store.store, ns)
+	cl, err := r.storeClient(ctx, store, es)
 	if err != nil {
-		return fetched{}, classify(fmt.Errorf("connecting to %s %q: %w", store.store.GetKind(), store.store.GetName(), err))
+		return fetched{}, err
 	}
 
 	// A forced sync reads fresh; others may share a read made moments ago
@@ -125,6 +121,21 @@ func (r *Reconciler) fetch(ctx context.Context, store *resolvedStore, es *vfv1al
 		out.Data[d.SecretKey] = value
 	}
 	return out, nil
+}
+
+// storeClient is the store's client for es: for a ClusterSecretStore,
+// namespace-less ServiceAccount references resolve in es's namespace (the
+// tenant's identity).
+func (r *Reconciler) storeClient(ctx context.Context, store *resolvedStore, es *vfv1alpha1.ExternalSecret) (providers.Client, error) {
+	ns := store.store.GetNamespace()
+	if store.store.GetKind() == vfv1alpha1.ClusterSecretStoreKind {
+		ns = es.Namespace
+	}
+	cl, err := r.Clients.Get(ctx, store.store, ns)
+	if err != nil {
+		return nil, classify(fmt.Errorf("connecting to %s %q: %w", store.store.GetKind(), store.store.GetName(), err))
+	}
+	return cl, nil
 }
 
 // readDataFrom reads one dataFrom entry: the fields of one remote object,

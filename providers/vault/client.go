@@ -300,9 +300,8 @@ func (c *client) FindSecrets(ctx context.Context, req providers.FindRequest) (ma
 			return nil, err
 		}
 		keys = keys[:0]
-		for key, s := range tagged {
-			var tags map[string]string
-			if json.Unmarshal(s.Value, &tags) == nil && providers.HasTags(tags, req.Tags) {
+		for key, tags := range tagged {
+			if providers.HasTags(tags, req.Tags) {
 				keys = append(keys, key)
 			}
 		}
@@ -339,17 +338,16 @@ func (c *client) list(ctx context.Context, req providers.FindRequest, folder str
 	return entries, nil
 }
 
-// customMetadata reads a KV v2 key's custom_metadata (never its value) as
-// a JSON object.
-func (c *client) customMetadata(ctx context.Context, key string) (providers.Secret, error) {
+// customMetadata reads a KV v2 key's custom_metadata (never its value).
+func (c *client) customMetadata(ctx context.Context, key string) (map[string]string, error) {
 	s, err := c.do(ctx, fmt.Sprintf("reading the metadata of %q", key), func() (*vaultapi.Secret, error) {
 		return c.api.Logical().ReadWithContext(ctx, c.mount()+"/metadata/"+key)
 	})
 	if err != nil {
-		return providers.Secret{}, err
+		return nil, err
 	}
 	if s == nil || s.Data == nil {
-		return providers.Secret{}, providers.Errorf(providers.ErrNotFound, "vault: %q not found", key)
+		return nil, providers.Errorf(providers.ErrNotFound, "vault: %q not found", key)
 	}
 	custom, _ := s.Data["custom_metadata"].(map[string]any)
 	tags := map[string]string{}
@@ -358,6 +356,5 @@ func (c *client) customMetadata(ctx context.Context, key string) (providers.Secr
 			tags[k] = str
 		}
 	}
-	b, _ := json.Marshal(tags) // map[string]string always marshals
-	return providers.Secret{Value: b}, nil
+	return tags, nil
 }
