@@ -56,7 +56,8 @@ const (
 	InvalidDataReason = "InvalidData"
 	// TargetConflictReason: the target Secret name belongs to something else.
 	TargetConflictReason = "TargetConflict"
-	// VersionCreatedReason (event only): a new immutable version was written.
+	// VersionCreatedReason (event only): a new version after the first was
+	// written (the first is announced by the Ready condition).
 	VersionCreatedReason = "VersionCreated"
 	// VersionPrunedReason (event only): a superseded version was deleted.
 	VersionPrunedReason = "VersionPruned"

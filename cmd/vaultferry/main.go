@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vaultferry/vaultferry/apis/convert"
@@ -55,6 +54,7 @@ type options struct {
 	// Config spells NoReadCoalescingWindow.
 	readCoalescingWindow time.Duration
 	probeAddr            string
+	pprofAddr            string
 	leaderElect          bool
 	zap                  zap.Options
 }
@@ -80,6 +80,7 @@ func parseFlags() options {
 	flag.StringVar(&o.Namespace, "namespace", defaultNS, "Namespace the operator runs in; holds its hash key Secret and leader-election lease (default: $POD_NAMESPACE, else vaultferry-system).")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of Go's /debug/pprof profiles (empty: off). For diagnosis only: bind it to localhost.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.IntVar(&o.SyncConcurrency, "concurrency", 10, "ExternalSecrets synced in parallel (the work is I/O: vault and API server round trips).")
 	flag.IntVar(&o.StoreConcurrency, "store-concurrency", 2, "Stores validated in parallel, per kind.")
@@ -107,11 +108,8 @@ func parseFlags() options {
 	flag.IntVar(&o.GlobalBurst, "global-burst", 100, "Burst of --global-qps.")
 	flag.DurationVar(&o.readCoalescingWindow, "read-coalescing-window", providers.DefaultFreshnessWindow,
 		"How long a value read through a store serves other ExternalSecrets of that store asking for the same key; never longer than their refresh interval, force-sync always reads fresh. 0: share only reads in flight.")
-	// client-go applies these per API group client (core, vaultferry.io, events, ...), not to
-	// the whole process. 50/100 made the ExternalSecret status writes the bottleneck of an
-	// initial sync (make bench: 2000 ExternalSecrets Ready in 40 s; 16 s at 200/400).
-	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 200, "Requests per second to the Kubernetes API server, per API group client.")
-	flag.IntVar(&o.kubeBurst, "kube-api-burst", 400, "Burst of --kube-api-qps.")
+	flag.Float64Var(&o.kubeQPS, "kube-api-qps", 0, "Requests per second to the Kubernetes API server, per API group client; -1: no client-side limit; 0: none when the API server has API Priority and Fairness, else 200.")
+	flag.IntVar(&o.kubeBurst, "kube-api-burst", 0, "Burst of a positive --kube-api-qps.")
 	flag.BoolVar(&o.enableFake, "enable-fake-provider", false, "Enable the fake provider, which serves the data written in the store's spec (demos and tests; keep it off in production).")
 	showVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
@@ -133,8 +131,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	// client-go's defaults (5 QPS) would make the API client the bottleneck of an initial sync.
-	cfg.QPS, cfg.Burst = float32(o.kubeQPS), o.kubeBurst
+	limit, err := controllers.ClientRateLimit(ctx, cfg, float32(o.kubeQPS), max(o.kubeBurst, int(o.kubeQPS)))
+	if err != nil {
+		return err
+	}
+	ctrl.Log.WithName("setup").Info("Kubernetes API client-side rate limit", "limit", limit)
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -146,6 +147,7 @@ func run(ctx context.Context, o options) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "vaultferry.io",
 		LeaderElectionNamespace: o.Namespace,
@@ -180,7 +182,7 @@ func metricsOptions(o options) metricsserver.Options {
 	opts := metricsserver.Options{BindAddress: o.metricsAddr}
 	if o.metricsSecure {
 		opts.SecureServing = true
-		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		opts.FilterProvider = metrics.WithTokenReviewAuth
 	}
 	return opts
 }

@@ -77,9 +77,15 @@ func (r *Reconciler) holdsContentOf(s, want *corev1.Secret) bool {
 func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, want *corev1.Secret) (*corev1.Secret, error) {
 	err := r.Create(ctx, want)
 	if err == nil {
-		r.Events.Eventf(es, want, corev1.EventTypeNormal, vfv1alpha1.VersionCreatedReason, "Sync",
-			"Created version %s (revision %s)", want.Name, want.Annotations[vfv1alpha1.RevisionAnnotation])
-		log.FromContext(ctx).Info("Created version", "secret", want.Name, "revision", want.Annotations[vfv1alpha1.RevisionAnnotation])
+		revision := want.Annotations[vfv1alpha1.RevisionAnnotation]
+		// The first version is announced by Ready ("Synced to <name>
+		// (revision 1)"): an event each would add a third of the API
+		// server's writes to a cold sync of many ExternalSecrets.
+		if revision != "1" {
+			r.Events.Eventf(es, want, corev1.EventTypeNormal, vfv1alpha1.VersionCreatedReason, "Sync",
+				"Created version %s (revision %s)", want.Name, revision)
+		}
+		log.FromContext(ctx).Info("Created version", "secret", want.Name, "revision", revision)
 		return want, nil
 	}
 	if apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) {

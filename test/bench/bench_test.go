@@ -14,7 +14,11 @@
 // refresh in that time, and measures how long a newly applied ExternalSecret
 // takes to become Ready while the refresh backlog is queued.
 //
-// BENCH_FLAGS adds operator flags (default none: what a user gets).
+// BENCH_FLAGS adds operator flags (default none: what a user gets);
+// BENCH_OPERATOR_LOG=path keeps the operator's log of the cold sync (and its
+// /proc status and metrics next to it; with BENCH_PPROF=host:port, also given
+// as --pprof-bind-address in BENCH_FLAGS, its heap profile);
+// BENCH_APISERVER_PROFILE=path a 5 s CPU profile of kube-apiserver from its start.
 package bench
 
 import (
@@ -22,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -37,6 +42,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -72,6 +78,11 @@ type InitialSync struct {
 	VaultRequests int     `json:"vaultRequests"`
 	VaultLogins   int     `json:"vaultLogins"`
 	KubeRequests  float64 `json:"kubeRequests"`
+	// KubeRequestsByMethod splits KubeRequests by HTTP method.
+	KubeRequestsByMethod map[string]float64 `json:"kubeRequestsByMethod,omitempty"`
+	// ColdAPIWritesByKind are the write requests the API server counted
+	// during the cold sync, by "VERB resource/subresource".
+	ColdAPIWritesByKind map[string]float64 `json:"coldAPIWritesByKind,omitempty"`
 	PeakRSSMiB    float64 `json:"peakRSSMiB"`
 	CPUSeconds    float64 `json:"cpuSeconds"`
 
@@ -129,18 +140,41 @@ func BenchmarkInitialSync(b *testing.B) {
 	res.RawWriteSeconds = f.rawWrites(b, "es", res.ExternalSecrets)
 
 	vaultReads0, vaultRequests0 := f.vault.Requests(b, "secret/data/bench/"), f.vault.Requests(b, "")
+	coldWrites0 := apiServerWrites(b, f.env)
 	b.ResetTimer()
 	start := time.Now()
 	proc := f.startOperator(b, res.OperatorFlags)
+	profiled := f.profileAPIServer(b, os.Getenv("BENCH_APISERVER_PROFILE"))
 	waitAllReady(b, f.env, res.ExternalSecrets)
 	res.SecondsToAllReady = time.Since(start).Seconds()
+	<-profiled
 	b.StopTimer()
 	res.ProviderRequests = sumMetric(b, proc, "vaultferry_provider_requests_total{", `operation="GetSecret"`)
 	res.VaultReads = f.vault.Requests(b, "secret/data/bench/") - vaultReads0
 	res.VaultRequests = f.vault.Requests(b, "") - vaultRequests0
 	res.VaultLogins = f.vault.Logins(b, "token")
+	res.ColdAPIWritesByKind, _ = writesSince(coldWrites0, apiServerWrites(b, f.env))
 	res.KubeRequests = sumMetric(b, proc, "rest_client_requests_total{")
+	res.KubeRequestsByMethod = map[string]float64{}
+	for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		if n := sumMetric(b, proc, "rest_client_requests_total{", `method="`+method+`"`); n > 0 {
+			res.KubeRequestsByMethod[method] = n
+		}
+	}
 	res.PeakRSSMiB, res.CPUSeconds = procStats(b, proc.PID())
+	if path := os.Getenv("BENCH_OPERATOR_LOG"); path != "" {
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.PID()))
+		if addr := os.Getenv("BENCH_PPROF"); addr != "" {
+			if out, err := exec.Command("curl", "-sf", "-o", path+".heap", "http://"+addr+"/debug/pprof/heap").CombinedOutput(); err != nil {
+				b.Fatalf("reading the heap profile: %v: %s", err, out)
+			}
+		}
+		for file, text := range map[string]string{path: proc.Logs(), path + ".status": string(status), path + ".metrics": operatorMetrics(b, proc)} {
+			if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 
 	if refresh > 0 {
 		writes0 := apiServerWrites(b, f.env)
@@ -170,7 +204,8 @@ func BenchmarkInitialSync(b *testing.B) {
 		{"Vault reads of the keys (Vault's audit log)", strconv.Itoa(res.VaultReads)},
 		{"all Vault requests of the operator (audit log: reads, logins, token lookups)", strconv.Itoa(res.VaultRequests)},
 		{"Vault logins", strconv.Itoa(res.VaultLogins)},
-		{"Kubernetes API requests (operator)", fmt.Sprintf("%.0f", res.KubeRequests)},
+		{"Kubernetes API requests (operator)", fmt.Sprintf("%.0f %v", res.KubeRequests, res.KubeRequestsByMethod)},
+		{"writes the API server received during the cold sync", fmt.Sprintf("%v", res.ColdAPIWritesByKind)},
 		{"operator peak RSS", fmt.Sprintf("%.1f MiB", res.PeakRSSMiB)},
 		{"operator CPU", fmt.Sprintf("%.1f s", res.CPUSeconds)},
 	}
@@ -362,33 +397,58 @@ func waitAllReady(b *testing.B, env *testenv.Env, n int) {
 	waitAll(b, env, n, "Ready", isReady)
 }
 
-// waitAll polls until n ExternalSecrets pass check. Listing thousands of
-// objects costs the API server (and this machine's two cores) too, so large
-// lists are polled less often.
+// waitAll waits until n ExternalSecrets pass check: one list, then a watch
+// (relisting when it ends). Polling with lists instead would cost the API
+// server a third of its CPU at 1000 ExternalSecrets (a CRD list is decoded
+// from etcd object by object) and so slow down what is measured.
 func waitAll(b *testing.B, env *testenv.Env, n int, what string, check func(*vfv1alpha1.ExternalSecret) bool) {
 	b.Helper()
-	every := 250 * time.Millisecond
-	if n > 2000 {
-		every = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		b.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Minute)
-	for time.Now().Before(deadline) {
+	for ctx.Err() == nil {
 		list := &vfv1alpha1.ExternalSecretList{}
-		if err := env.Client.List(context.Background(), list); err != nil {
+		if err := wc.List(ctx, list); err != nil {
 			b.Fatal(err)
 		}
-		passed := 0
+		passed := map[types.UID]bool{}
 		for i := range list.Items {
-			if check(&list.Items[i]) {
-				passed++
-			}
+			passed[list.Items[i].UID] = check(&list.Items[i])
 		}
-		if passed >= n {
+		if countTrue(passed) >= n {
 			return
 		}
-		time.Sleep(every)
+		w, err := wc.Watch(ctx, &vfv1alpha1.ExternalSecretList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for ev := range w.ResultChan() {
+			es, ok := ev.Object.(*vfv1alpha1.ExternalSecret)
+			if !ok { // an error (the watch expired): list again
+				break
+			}
+			passed[es.UID] = ev.Type != watch.Deleted && check(es)
+			if countTrue(passed) >= n {
+				w.Stop()
+				return
+			}
+		}
+		w.Stop()
 	}
 	b.Fatalf("not all %d ExternalSecrets %s within 20 minutes", n, what)
+}
+
+func countTrue[K comparable](m map[K]bool) int {
+	n := 0
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
 }
 
 func waitReady(b *testing.B, c client.Client, es *vfv1alpha1.ExternalSecret, limit time.Duration) {
@@ -454,6 +514,28 @@ func (f *fixture) rawWrites(b *testing.B, prefix string, n int) float64 {
 		}
 	}
 	return took
+}
+
+// profileAPIServer writes a 5 s CPU profile of kube-apiserver to path (none
+// when empty), in the background; the channel closes when it is written.
+func (f *fixture) profileAPIServer(b *testing.B, path string) <-chan struct{} {
+	done := make(chan struct{})
+	if path == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		out, err := exec.Command(filepath.Join(testenv.Assets(), "kubectl"), "--kubeconfig", f.env.Kubeconfig,
+			"get", "--raw", "/debug/pprof/profile?seconds=5").Output()
+		if err == nil {
+			err = os.WriteFile(path, out, 0o600)
+		}
+		if err != nil {
+			b.Errorf("profiling kube-apiserver: %v", err)
+		}
+	}()
+	return done
 }
 
 // seriesValues are the values of the series in Prometheus text exposition

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 // With --metrics-secure the metrics endpoint is HTTPS and only a caller
 // allowed to get /metrics (TokenReview + SubjectAccessReview) reads it.
+// The same start shows the client-side rate limit chosen for an API server
+// with API Priority and Fairness.
 func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 	testenv.Require(t, env)
 	ctx := context.Background()
@@ -82,12 +84,29 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 	if code, _ := scrape(""); code != http.StatusUnauthorized {
 		t.Errorf("anonymous scrape: HTTP %d, want 401", code)
 	}
+	if code, _ := scrape("not-a-token"); code != http.StatusUnauthorized {
+		t.Errorf("scrape with a token the API server does not know: HTTP %d, want 401", code)
+	}
 	if code, _ := scrape(token(stranger)); code != http.StatusForbidden {
 		t.Errorf("scrape by a ServiceAccount without the metrics role: HTTP %d, want 403", code)
 	}
-	code, body := scrape(token(scraper))
-	if code != http.StatusOK || !strings.Contains(body, "# HELP") {
-		t.Errorf("authorized scrape: HTTP %d", code)
+	scraperToken := token(scraper)
+	for range 2 { // the second answer is remembered
+		code, body := scrape(scraperToken)
+		if code != http.StatusOK || !strings.Contains(body, "# HELP") {
+			t.Errorf("authorized scrape: HTTP %d", code)
+		}
+	}
+	if code, _ := scrape(token(stranger)); code != http.StatusForbidden {
+		t.Errorf("a remembered answer for one token served another: HTTP %d, want 403", code)
+	}
+	if strings.Contains(proc.Logs(), scraperToken) {
+		t.Error("the operator logged a scraper's token")
+	}
+
+	// The test control plane has API Priority and Fairness: no client-side limit.
+	if !strings.Contains(proc.Logs(), "none: the API server has API Priority and Fairness") {
+		t.Errorf("the operator did not log that it runs without a client-side rate limit:\n%s", proc.Logs())
 	}
 }
 
