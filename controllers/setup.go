@@ -5,9 +5,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
@@ -83,7 +85,7 @@ type Config struct {
 // With watchNamespaces, namespaced objects are watched only there (sharding
 // tenants across operator deployments).
 func CacheOptions(watchNamespaces ...string) cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+	opts := cache.Options{DefaultTransform: withoutBookkeeping, ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"}), Transform: withoutData},
 	}}
 	if len(watchNamespaces) > 0 {
@@ -95,12 +97,28 @@ func CacheOptions(watchNamespaces ...string) cache.Options {
 	return opts
 }
 
+// withoutBookkeeping drops what the API server and kubectl keep for
+// themselves: managedFields and kubectl's last-applied-configuration
+// annotation (a second copy of the spec of every object applied with
+// kubectl apply). The operator reads neither.
+func withoutBookkeeping(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+		if _, applied := o.GetAnnotations()[corev1.LastAppliedConfigAnnotation]; applied {
+			annotations := maps.Clone(o.GetAnnotations())
+			delete(annotations, corev1.LastAppliedConfigAnnotation)
+			o.SetAnnotations(annotations)
+		}
+	}
+	return obj, nil
+}
+
 // withoutData strips a cached Secret to its metadata and type.
 func withoutData(obj any) (any, error) {
 	if s, ok := obj.(*corev1.Secret); ok {
-		s.Data, s.StringData, s.ManagedFields = nil, nil, nil
+		s.Data, s.StringData = nil, nil
 	}
-	return obj, nil
+	return withoutBookkeeping(obj)
 }
 
 // Setup loads (or creates) the hash key and registers every reconciler with mgr.

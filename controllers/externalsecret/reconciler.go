@@ -278,15 +278,31 @@ func (r *Reconciler) templateSourcesChanged(ctx context.Context, es *vfv1alpha1.
 	}
 	for key := range refs {
 		kind, name, _ := strings.Cut(key, "/")
-		meta := templateSourceObject(kind)
-		if err := r.TemplateSources.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: name}, meta); err != nil {
+		version, err := r.templateSourceVersion(ctx, kind, client.ObjectKey{Namespace: es.Namespace, Name: name})
+		if err != nil {
 			return apierrors.IsNotFound(err) // gone: render again, to report it
 		}
-		if meta.ResourceVersion != es.Status.TemplateSources[key] {
+		if version != es.Status.TemplateSources[key] {
 			return true
 		}
 	}
 	return false
+}
+
+// templateSourceVersion is the resourceVersion of a template source, from
+// the template source cache or, for one of the operator's own Secrets
+// (which that cache leaves out), from the main cache.
+func (r *Reconciler) templateSourceVersion(ctx context.Context, kind string, key client.ObjectKey) (string, error) {
+	meta := templateSourceObject(kind)
+	err := r.TemplateSources.Get(ctx, key, meta)
+	if apierrors.IsNotFound(err) && kind == "Secret" {
+		own := &corev1.Secret{}
+		if err := r.Get(ctx, key, own); err != nil {
+			return "", err
+		}
+		return own.ResourceVersion, nil
+	}
+	return meta.ResourceVersion, err
 }
 
 // storeChanged reports whether the store's spec changed since the last sync

@@ -17,6 +17,7 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/operator"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
@@ -129,6 +130,35 @@ func TestTemplateFromSources(t *testing.T) {
 	later = synced(t, later, "")
 	if got := string(getSecret(t, ns, later.Status.CurrentSecretName).Data["pw"]); got != "pw=tpl-s3cr3t-value" {
 		t.Errorf("rendered %q", got)
+	}
+
+	// A source that is another ExternalSecret's (mutable) target: the
+	// template source cache leaves the operator's Secrets out, the main
+	// cache sees the change.
+	baseStore := readyStore(t, ns, "base-store", vfv1alpha1.FakeProviderData{Key: "app", Value: `{"user":"u1"}`})
+	base := &vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base"}, Spec: vfv1alpha1.ExternalSecretSpec{
+		SecretStoreRef: vfv1alpha1.SecretStoreRef{Name: "base-store"},
+		DataFrom:       []vfv1alpha1.ExternalSecretDataFrom{{Extract: &vfv1alpha1.RemoteRef{Key: "app"}}},
+	}}
+	fixtures.WithTarget("base-out")(base)
+	fixtures.WithMutableTarget()(base)
+	operator.Create(t, env.Client, base)
+	synced(t, base, "")
+	derived := withSource("derived", vfv1alpha1.TemplateFrom{Secret: &vfv1alpha1.TemplateSourceRef{Name: "base-out",
+		Items: []vfv1alpha1.TemplateSourceItem{{Key: "user"}}}})
+	operator.Update(t, env.Client, derived, func(es *vfv1alpha1.ExternalSecret) {
+		es.Spec.RefreshInterval = &metav1.Duration{Duration: time.Hour} // only the source's change can wake it
+	})
+	derived = operator.WaitFor(t, env.Client, derived, "rendered from base-out", func(es *vfv1alpha1.ExternalSecret) bool {
+		return es.Status.CurrentSecretName != "" && es.Status.ObservedGeneration == es.Generation
+	})
+	if got := string(getSecret(t, ns, derived.Status.CurrentSecretName).Data["user"]); got != "u1" {
+		t.Fatalf("rendered %q from base-out, want u1", got)
+	}
+	setStoreData(t, baseStore, vfv1alpha1.FakeProviderData{Key: "app", Value: `{"user":"u2"}`})
+	derived = synced(t, derived, derived.Status.CurrentSecretName)
+	if got := string(getSecret(t, ns, derived.Status.CurrentSecretName).Data["user"]); got != "u2" {
+		t.Errorf("after base-out changed, rendered %q, want u2", got)
 	}
 
 	token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sa-token",

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -70,6 +71,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 				builder.WithPredicates(predicate.LabelChangedPredicate{}))
 	}
 	if r.TemplateSources != nil {
+		// The template source cache leaves out the operator's own Secrets;
+		// one of them used as a template source is seen in the main cache.
+		b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.templateUsers(ctx, "Secret", o)
+		}))
 		for _, kind := range []string{"ConfigMap", "Secret"} {
 			b = b.WatchesRawSource(source.Kind(r.TemplateSources, templateSourceObject(kind),
 				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
@@ -118,9 +124,15 @@ func templateSourceObject(kind string) *metav1.PartialObjectMetadata {
 // DefaultNamespaces: all when empty), stripped to
 // name, namespace and resourceVersion, so that memory stays small while a
 // change of any templateFrom object is seen. The operator's main cache
-// holds only its own Secrets.
+// holds only its own Secrets, so they are left out here: each version would
+// otherwise be held twice and sent to the operator twice.
 func NewTemplateSourceCache(cfg *rest.Config, scheme *runtime.Scheme, mapper apimeta.RESTMapper, namespaces map[string]cache.Config) (cache.Cache, error) {
-	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultNamespaces: namespaces, DefaultTransform: func(in any) (any, error) {
+	notManaged, err := labels.Parse(vfv1alpha1.ManagedLabel + "!=true")
+	if err != nil {
+		return nil, err
+	}
+	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultNamespaces: namespaces,
+		ByObject: map[client.Object]cache.ByObject{templateSourceObject("Secret"): {Label: notManaged}}, DefaultTransform: func(in any) (any, error) {
 		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
 			return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 				Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil

@@ -16,7 +16,7 @@
 //
 // BENCH_FLAGS adds operator flags (default none: what a user gets);
 // BENCH_OPERATOR_LOG=path keeps the operator's log of the cold sync (and its
-// /proc status and metrics next to it; with BENCH_PPROF=host:port, also given
+// /proc status, smaps and metrics next to it; with BENCH_PPROF=host:port, also given
 // as --pprof-bind-address in BENCH_FLAGS, its heap profile);
 // BENCH_APISERVER_PROFILE=path a 5 s CPU profile of kube-apiserver from its start.
 package bench
@@ -83,8 +83,8 @@ type InitialSync struct {
 	// ColdAPIWritesByKind are the write requests the API server counted
 	// during the cold sync, by "VERB resource/subresource".
 	ColdAPIWritesByKind map[string]float64 `json:"coldAPIWritesByKind,omitempty"`
-	PeakRSSMiB    float64 `json:"peakRSSMiB"`
-	CPUSeconds    float64 `json:"cpuSeconds"`
+	PeakRSSMiB          float64            `json:"peakRSSMiB"`
+	CPUSeconds          float64            `json:"cpuSeconds"`
 
 	RefreshInterval    string  `json:"refreshInterval"`
 	CycleSeconds       float64 `json:"cycleSeconds"`
@@ -164,12 +164,13 @@ func BenchmarkInitialSync(b *testing.B) {
 	res.PeakRSSMiB, res.CPUSeconds = procStats(b, proc.PID())
 	if path := os.Getenv("BENCH_OPERATOR_LOG"); path != "" {
 		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.PID()))
+		smaps, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", proc.PID()))
 		if addr := os.Getenv("BENCH_PPROF"); addr != "" {
 			if out, err := exec.Command("curl", "-sf", "-o", path+".heap", "http://"+addr+"/debug/pprof/heap").CombinedOutput(); err != nil {
 				b.Fatalf("reading the heap profile: %v: %s", err, out)
 			}
 		}
-		for file, text := range map[string]string{path: proc.Logs(), path + ".status": string(status), path + ".metrics": operatorMetrics(b, proc)} {
+		for file, text := range map[string]string{path: proc.Logs(), path + ".status": string(status), path + ".smaps": string(smaps), path + ".metrics": operatorMetrics(b, proc)} {
 			if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 				b.Fatal(err)
 			}

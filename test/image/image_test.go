@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/vaultferry/vaultferry/test/operator"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
@@ -28,12 +29,9 @@ func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	binary := filepath.Join(dir, "vaultferry-linux-amd64")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags",
-		"-s -w -X main.version="+testVersion+" -X main.commit=0123abcd -X main.date=2026-11-28T12:00:00Z", "-o", binary, "./cmd/vaultferry")
-	build.Dir, build.Env = testenv.RepoRoot(), append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binary, err := operator.BuildBinary(ctx, dir, "-X main.version="+testVersion, "-X main.commit=0123abcd", "-X main.date=2026-11-28T12:00:00Z")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return binary
 }

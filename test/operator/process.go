@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,11 +25,14 @@ type Process struct {
 	waitErr              error         // how it exited; read after exited is closed
 }
 
-// BuildBinary builds cmd/vaultferry into dir and returns its path.
-func BuildBinary(ctx context.Context, dir string) (string, error) {
+// BuildBinary builds cmd/vaultferry into dir as make image does (static,
+// stripped, -trimpath: what users run, so that the memory make bench
+// measures is theirs) and returns its path. ldflags are added, e.g. -X.
+func BuildBinary(ctx context.Context, dir string, ldflags ...string) (string, error) {
 	bin := filepath.Join(dir, "vaultferry")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/vaultferry")
-	cmd.Dir = testenv.RepoRoot()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", strings.Join(append([]string{"-s", "-w"}, ldflags...), " "),
+		"-o", bin, "./cmd/vaultferry")
+	cmd.Dir, cmd.Env = testenv.RepoRoot(), append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the operator: %w\n%s", err, out)
 	}

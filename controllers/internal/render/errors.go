@@ -100,7 +100,18 @@ type problemShape struct {
 
 // safePart is what a capture kept in a message may look like: a Go type, an
 // identifier, a number or a template name from the template source.
-var safePart = regexp.MustCompile(`^[\w .\[\]{}*$"'/:-]{0,100}$`)
+// (A function, not a regexp: {0,100} compiles to half a megabyte.)
+func safePart(part string) bool {
+	if len(part) > 100 {
+		return false
+	}
+	for _, c := range part {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune(`_ .[]{}*$"'/:-`, c)) {
+			return false
+		}
+	}
+	return true
+}
 
 func shape(pattern, say string) problemShape {
 	return problemShape{pattern: regexp.MustCompile("^(?:" + pattern + ")$"), say: say}
@@ -144,7 +155,7 @@ func problem(msg string) (string, bool) {
 			continue
 		}
 		for i := 2; i < len(m); i += 2 {
-			if m[i] >= 0 && !safePart.MatchString(msg[m[i]:m[i+1]]) {
+			if m[i] >= 0 && !safePart(msg[m[i]:m[i+1]]) {
 				return "", false
 			}
 		}
