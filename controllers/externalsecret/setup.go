@@ -133,12 +133,12 @@ func NewTemplateSourceCache(cfg *rest.Config, scheme *runtime.Scheme, mapper api
 	}
 	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultNamespaces: namespaces,
 		ByObject: map[client.Object]cache.ByObject{templateSourceObject("Secret"): {Label: notManaged}}, DefaultTransform: func(in any) (any, error) {
-		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
-			return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-				Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil
-		}
-		return in, nil
-	}}
+			if m, ok := in.(*metav1.PartialObjectMetadata); ok {
+				return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+					Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil
+			}
+			return in, nil
+		}}
 	return cache.New(cfg, opts)
 }
 

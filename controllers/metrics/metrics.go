@@ -16,15 +16,8 @@ import (
 // Metrics implements the recorders of the reconcilers and the provider
 // client cache's Observer.
 type Metrics struct {
-	syncs         *prometheus.CounterVec
 	syncDuration  *prometheus.HistogramVec
-	ready         *prometheus.GaugeVec
-	lastSuccess   *prometheus.GaugeVec
-	refreshEvery  *prometheus.GaugeVec
-	versions      *prometheus.GaugeVec
-	expiry        *prometheus.GaugeVec
 	storeReady    *prometheus.GaugeVec
-	rollouts      *prometheus.CounterVec
 	requests      *prometheus.CounterVec
 	requestLength *prometheus.HistogramVec
 	fanOut        *prometheus.GaugeVec
@@ -32,20 +25,45 @@ type Metrics struct {
 	leaseExpiry   *prometheus.GaugeVec
 	renewals      *prometheus.CounterVec
 
-	// series remembers, per ExternalSecret, the label values of its series
-	// with more labels than namespace and name, so that a change of reason or
-	// a deletion removes exactly those: DeletePartialMatch scans every series
-	// of the vector, which made each sync cost O(ExternalSecrets).
+	// series holds the values of every ExternalSecret's own series
+	// (vaultferry_sync_total, _externalsecret_ready, ...), which
+	// externalSecretSeries turns into metrics at scrape time. Five metric
+	// vectors kept a labelled child each per ExternalSecret instead, a fifth
+	// of the operator's live heap; a change of reason or a deletion now
+	// touches one map entry.
 	mu     sync.Mutex
 	series map[objectKey]*objectSeries
 }
 
 type objectKey struct{ namespace, name string }
 
+// objectSeries are the values of one ExternalSecret's series.
 type objectSeries struct {
-	ready    string                 // the reason label of the one ready series
-	syncs    map[string]struct{}    // result labels of vaultferry_sync_total
-	rollouts map[[2]string]struct{} // kind and result labels of vaultferry_rollouts_total
+	synced       bool            // ObserveSync ran: ready, refresh interval and versions exist
+	ready        string          // the reason label of the one ready series
+	readyValue   float64         //
+	refreshEvery float64         //
+	versions     float64         //
+	lastSuccess  float64         // 0: no sync succeeded yet (no series)
+	expiry       float64         // 0: no source reports an expiry (no series)
+	syncs        []labelledCount // by result
+	rollouts     []labelledCount // by kind and result
+}
+
+// labelledCount is a counter of a few label values.
+type labelledCount struct {
+	labels [2]string
+	count  float64
+}
+
+func increment(counts []labelledCount, labels [2]string) []labelledCount {
+	for i := range counts {
+		if counts[i].labels == labels {
+			counts[i].count++
+			return counts
+		}
+	}
+	return append(counts, labelledCount{labels: labels, count: 1})
 }
 
 // seriesOf returns the record of an ExternalSecret's series; m.mu is held.
@@ -53,7 +71,7 @@ func (m *Metrics) seriesOf(namespace, name string) *objectSeries {
 	key := objectKey{namespace, name}
 	s := m.series[key]
 	if s == nil {
-		s = &objectSeries{syncs: map[string]struct{}{}, rollouts: map[[2]string]struct{}{}}
+		s = &objectSeries{}
 		m.series[key] = s
 	}
 	return s
@@ -65,32 +83,10 @@ func New(reg prometheus.Registerer) *Metrics {
 	object := []string{"namespace", "name"}
 	m := &Metrics{
 		series: map[objectKey]*objectSeries{},
-		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vaultferry_sync_total", Help: "ExternalSecret syncs by outcome: Synced, or the failure reason.",
-		}, append(object, "result")),
 		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vaultferry_sync_duration_seconds", Help: "Time to fetch, render and apply one ExternalSecret.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"result"}),
-		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vaultferry_externalsecret_ready",
-			Help: "1 when the ExternalSecret's Ready condition is True, else 0; reason is the condition's reason (one series per ExternalSecret).",
-		}, append(object, "reason")),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vaultferry_externalsecret_last_sync_timestamp_seconds", Help: "Unix time of the last successful sync.",
-		}, object),
-		refreshEvery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vaultferry_externalsecret_refresh_interval_seconds", Help: "The ExternalSecret's refresh interval; 0 means fetch once.",
-		}, object),
-		versions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vaultferry_externalsecret_versions", Help: "Versions (immutable Secrets) kept for the ExternalSecret, the current one included.",
-		}, object),
-		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vaultferry_secret_expiry_timestamp_seconds", Help: "Unix time at which the earliest source secret expires, where the provider reports one.",
-		}, object),
-		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vaultferry_rollouts_total", Help: "Workloads moved to a new version, by workload kind and result (Success, Failed).",
-		}, append(object, "kind", "result")),
 		storeReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vaultferry_secretstore_ready", Help: "1 when the store's Ready condition is True, else 0.",
 		}, []string{"kind", "namespace", "name"}),
@@ -116,56 +112,38 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaultferry_lease_renewals_total", Help: "Lease renewals of dynamic ExternalSecrets by result (Success, Failed).",
 	}, []string{"namespace", "name", "result"})
-	reg.MustRegister(m.leases, m.leaseExpiry, m.renewals, m.fanOut, m.syncs, m.syncDuration, m.ready, m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.rollouts, m.storeReady, m.requests, m.requestLength)
+	reg.MustRegister(m.leases, m.leaseExpiry, m.renewals, m.fanOut, m.syncDuration, m.storeReady, m.requests, m.requestLength, externalSecretSeries{m})
 	return m
 }
 
 // ObserveSync records one sync of es; reason is SyncedReason on success.
 func (m *Metrics) ObserveSync(es *vfv1alpha1.ExternalSecret, reason string, took time.Duration, expiresAt *time.Time) {
-	m.syncs.WithLabelValues(es.Namespace, es.Name, reason).Inc()
 	m.syncDuration.WithLabelValues(reason).Observe(took.Seconds())
-	ready := 0.0
-	if apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition) {
-		ready = 1
-	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	s := m.seriesOf(es.Namespace, es.Name)
-	s.syncs[reason] = struct{}{}
-	// One series per ExternalSecret: the previous reason's series goes.
-	if s.ready != "" && s.ready != reason {
-		m.ready.DeleteLabelValues(es.Namespace, es.Name, s.ready)
+	s.synced = true
+	s.syncs = increment(s.syncs, [2]string{reason})
+	s.ready, s.readyValue = reason, 0
+	if apimeta.IsStatusConditionTrue(es.Status.Conditions, vfv1alpha1.ReadyCondition) {
+		s.readyValue = 1
 	}
-	s.ready = reason
-	m.ready.WithLabelValues(es.Namespace, es.Name, reason).Set(ready)
-	m.mu.Unlock()
 	if reason == vfv1alpha1.SyncedReason && es.Status.RefreshTime != nil {
-		m.lastSuccess.WithLabelValues(es.Namespace, es.Name).Set(float64(es.Status.RefreshTime.Unix()))
+		s.lastSuccess = float64(es.Status.RefreshTime.Unix())
 	}
-	m.refreshEvery.WithLabelValues(es.Namespace, es.Name).Set(es.RefreshEvery().Seconds())
-	m.versions.WithLabelValues(es.Namespace, es.Name).Set(float64(len(es.Status.Versions)))
+	s.refreshEvery = es.RefreshEvery().Seconds()
+	s.versions = float64(len(es.Status.Versions))
 	if expiresAt != nil {
-		m.expiry.WithLabelValues(es.Namespace, es.Name).Set(float64(expiresAt.Unix()))
+		s.expiry = float64(expiresAt.Unix())
 	}
 }
 
 // ForgetExternalSecret drops the series of a deleted ExternalSecret.
 func (m *Metrics) ForgetExternalSecret(namespace, name string) {
-	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	m.mu.Lock()
-	if s := m.series[objectKey{namespace, name}]; s != nil {
-		for result := range s.syncs {
-			m.syncs.DeleteLabelValues(namespace, name, result)
-		}
-		for kr := range s.rollouts {
-			m.rollouts.DeleteLabelValues(namespace, name, kr[0], kr[1])
-		}
-		m.ready.DeleteLabelValues(namespace, name, s.ready)
-		delete(m.series, objectKey{namespace, name})
-	}
+	delete(m.series, objectKey{namespace, name})
 	m.mu.Unlock()
-	for _, g := range []*prometheus.GaugeVec{m.lastSuccess, m.refreshEvery, m.versions, m.expiry, m.leaseExpiry} {
-		g.Delete(labels)
-	}
+	m.leaseExpiry.DeleteLabelValues(namespace, name)
 	for _, v := range []string{"current", "superseded"} {
 		m.leases.DeleteLabelValues(namespace, name, v)
 	}
@@ -194,10 +172,10 @@ func (m *Metrics) ObserveLeases(es *vfv1alpha1.ExternalSecret, current, supersed
 
 // ObserveRollout records one workload moved (or not) to a new version.
 func (m *Metrics) ObserveRollout(es *vfv1alpha1.ExternalSecret, kind, result string) {
-	m.rollouts.WithLabelValues(es.Namespace, es.Name, kind, result).Inc()
 	m.mu.Lock()
-	m.seriesOf(es.Namespace, es.Name).rollouts[[2]string{kind, result}] = struct{}{}
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	s := m.seriesOf(es.Namespace, es.Name)
+	s.rollouts = increment(s.rollouts, [2]string{kind, result})
 }
 
 // ObserveStore records a store's readiness.

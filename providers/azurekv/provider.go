@@ -250,9 +250,13 @@ func validSecretName(name string) bool {
 		return false
 	}
 	for _, c := range name {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+		if !isASCIIAlnum(c) && c != '-' {
 			return false
 		}
 	}
 	return true
+}
+
+func isASCIIAlnum(c rune) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

@@ -106,7 +106,8 @@ func safePart(part string) bool {
 		return false
 	}
 	for _, c := range part {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune(`_ .[]{}*$"'/:-`, c)) {
+		isAlnum := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !isAlnum && !strings.ContainsRune(`_ .[]{}*$"'/:-`, c) {
 			return false
 		}
 	}
