@@ -25,6 +25,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -101,6 +102,13 @@ type Reconciler struct {
 	// pending holds data fetched by syncs that then failed on the
 	// Kubernetes side, by pendingKey (see fetchOrReuse).
 	pending sync.Map
+	// controller is this reconciler's controller, which watches template
+	// sources from the first ExternalSecret with templateFrom on.
+	controller    controller.Controller
+	templateWatch struct {
+		sync.Mutex
+		started bool
+	}
 	// refreshed holds, by pendingKey, a refreshRecord: when this process
 	// last read an ExternalSecret's data. status.refreshTime is written only
 	// when a sync changes something (see keepRecordedRefreshTime), so that a
@@ -141,6 +149,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, r.releaseRetainedVersions(ctx, es)
 	}
 	if err := r.syncFinalizer(ctx, es); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.watchTemplateSources(es); err != nil {
 		return ctrl.Result{}, err
 	}
 

@@ -73,21 +73,45 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if r.TemplateSources != nil {
 		// The template source cache leaves out the operator's own Secrets;
 		// one of them used as a template source is seen in the main cache.
+		// The other sources are watched from the first ExternalSecret with
+		// templateFrom on (watchTemplateSources).
 		b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return r.templateUsers(ctx, "Secret", o)
 		}))
-		for _, kind := range []string{"ConfigMap", "Secret"} {
-			b = b.WatchesRawSource(source.Kind(r.TemplateSources, templateSourceObject(kind),
-				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
-					return r.templateUsers(ctx, kind, o)
-				})))
-		}
 	}
-	return b.WithOptions(controller.Options{
+	c, err := b.WithOptions(controller.Options{
 		MaxConcurrentReconciles: concurrency,
 		RateLimiter:             requeue.Backoff(),
 	}).
-		Complete(r)
+		Build(r)
+	r.controller = c
+	return err
+}
+
+// watchTemplateSources starts watching the metadata of ConfigMaps and
+// Secrets when es is the first ExternalSecret with templateFrom this process
+// sees. Until then no template source is cached: a cluster's Secrets and
+// ConfigMaps (Helm keeps its releases in Secrets) cost the operator memory
+// only where templates read them.
+func (r *Reconciler) watchTemplateSources(es *vfv1alpha1.ExternalSecret) error {
+	if r.TemplateSources == nil || len(sourceRefs(es)) == 0 {
+		return nil
+	}
+	r.templateWatch.Lock()
+	defer r.templateWatch.Unlock()
+	if r.templateWatch.started {
+		return nil
+	}
+	for _, kind := range []string{"ConfigMap", "Secret"} {
+		if err := r.controller.Watch(source.Kind(r.TemplateSources, templateSourceObject(kind),
+			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
+				return r.templateUsers(ctx, kind, o)
+			}))); err != nil {
+			return fmt.Errorf("watching template sources: %w", err)
+		}
+	}
+	r.templateWatch.started = true
+	return nil
 }
 
 // versionOfIndex indexes the operator's Secrets by the ExternalSecret they
