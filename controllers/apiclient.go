@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/rest"
 )
 
@@ -68,4 +70,26 @@ func hasPriorityAndFairness(ctx context.Context, cfg *rest.Config) (bool, error)
 	defer func() { _ = resp.Body.Close() }()
 	_, fair := resp.Header[http.CanonicalHeaderKey(flowcontrolv1.ResponseHeaderMatchedFlowSchemaUID)]
 	return fair, nil
+}
+
+// PreferListThenWatch makes informers start with a list and a watch instead
+// of client-go's watch-list stream, unless KUBE_FEATURE_WatchListClient says
+// otherwise. Call it before any client is built. The API server ends a
+// watch-list's initial events with a bookmark sent on a timer of about a
+// second (kubernetes/kubernetes#122277), and the controllers wait for every
+// informer: make bench measured 1.4–1.5× the raw write limit for a cold sync
+// of 1000 ExternalSecrets with lists, 1.8–2.1× with streams, the same peak
+// memory. Large lists (template sources of a big cluster) are held whole
+// while decoded; those informers start only when a template needs them.
+func PreferListThenWatch() {
+	if _, set := os.LookupEnv("KUBE_FEATURE_" + string(clientfeatures.WatchListClient)); set {
+		return
+	}
+	clientfeatures.ReplaceFeatureGates(withoutWatchList{clientfeatures.FeatureGates()})
+}
+
+type withoutWatchList struct{ clientfeatures.Gates }
+
+func (g withoutWatchList) Enabled(f clientfeatures.Feature) bool {
+	return f != clientfeatures.WatchListClient && g.Gates.Enabled(f)
 }

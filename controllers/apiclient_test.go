@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/rest"
 )
 
@@ -50,4 +52,17 @@ func TestClientRateLimit(t *testing.T) {
 			t.Error("no error for an API server that does not answer")
 		}
 	})
+}
+
+func TestPreferListThenWatch(t *testing.T) {
+	if _, set := os.LookupEnv("KUBE_FEATURE_WatchListClient"); set {
+		t.Skip("KUBE_FEATURE_WatchListClient is set: the environment decides")
+	}
+	PreferListThenWatch()
+	if clientfeatures.FeatureGates().Enabled(clientfeatures.WatchListClient) {
+		t.Error("informers still start with a watch-list stream")
+	}
+	if !clientfeatures.FeatureGates().Enabled(clientfeatures.InformerResourceVersion) {
+		t.Error("another client-go feature was switched off")
+	}
 }

@@ -127,6 +127,7 @@ func parseFlags() options {
 }
 
 func run(ctx context.Context, o options) error {
+	controllers.PreferListThenWatch()
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
