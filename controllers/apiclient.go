@@ -20,7 +20,7 @@ const (
 )
 
 // ClientRateLimit sets cfg's client-side rate limit: qps > 0 as given (with
-// burst), qps < 0 none, and qps == 0 (the default) none when the API server
+// burst, at least qps), qps < 0 none, and qps == 0 (the default) none when the API server
 // has API Priority and Fairness, else FallbackKubeQPS. With APF the server
 // queues each client fairly by flow and priority level, so a client-side
 // token bucket only makes the operator wait while the server is idle (as
@@ -29,8 +29,8 @@ const (
 func ClientRateLimit(ctx context.Context, cfg *rest.Config, qps float32, burst int) (string, error) {
 	switch {
 	case qps > 0:
-		cfg.QPS, cfg.Burst = qps, burst
-		return fmt.Sprintf("%g/s, burst %d (--kube-api-qps)", qps, burst), nil
+		cfg.QPS, cfg.Burst = qps, max(burst, int(qps))
+		return fmt.Sprintf("%g/s, burst %d (--kube-api-qps)", qps, cfg.Burst), nil
 	case qps < 0:
 		cfg.QPS, cfg.Burst = -1, 0
 		return "none (--kube-api-qps)", nil

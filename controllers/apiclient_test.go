@@ -34,6 +34,7 @@ func TestClientRateLimit(t *testing.T) {
 		{"APF: no client-side limit", fairServer.URL, 0, 0, -1, 0},
 		{"no APF: the fallback limit", plainServer.URL, 0, 0, FallbackKubeQPS, FallbackKubeBurst},
 		{"explicit limit wins over APF", fairServer.URL, 50, 100, 50, 100},
+		{"burst at least the explicit rate", plainServer.URL, 50, 0, 50, 50},
 		{"explicitly none without APF", plainServer.URL, -1, 0, -1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

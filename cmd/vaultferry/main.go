@@ -132,7 +132,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	limit, err := controllers.ClientRateLimit(ctx, cfg, float32(o.kubeQPS), max(o.kubeBurst, int(o.kubeQPS)))
+	limit, err := controllers.ClientRateLimit(ctx, cfg, float32(o.kubeQPS), o.kubeBurst)
 	if err != nil {
 		return err
 	}

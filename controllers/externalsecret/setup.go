@@ -155,15 +155,19 @@ func NewTemplateSourceCache(cfg *rest.Config, scheme *runtime.Scheme, mapper api
 	if err != nil {
 		return nil, err
 	}
-	opts := cache.Options{Scheme: scheme, Mapper: mapper, DefaultNamespaces: namespaces,
-		ByObject: map[client.Object]cache.ByObject{templateSourceObject("Secret"): {Label: notManaged}}, DefaultTransform: func(in any) (any, error) {
-			if m, ok := in.(*metav1.PartialObjectMetadata); ok {
-				return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-					Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil
-			}
-			return in, nil
-		}}
-	return cache.New(cfg, opts)
+	return cache.New(cfg, cache.Options{Scheme: scheme, Mapper: mapper, DefaultNamespaces: namespaces,
+		ByObject:         map[client.Object]cache.ByObject{templateSourceObject("Secret"): {Label: notManaged}},
+		DefaultTransform: identityOnly})
+}
+
+// identityOnly strips cached metadata to what says which object and which
+// version of it: name, namespace, UID and resourceVersion.
+func identityOnly(in any) (any, error) {
+	if m, ok := in.(*metav1.PartialObjectMetadata); ok {
+		return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+			Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}}, nil
+	}
+	return in, nil
 }
 
 // dependants lists the ExternalSecrets using a store.

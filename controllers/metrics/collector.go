@@ -34,26 +34,26 @@ func (c externalSecretSeries) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	for key, s := range c.m.series {
-		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{key.namespace, key.name}, labels...)...)
+		emit := func(d *prometheus.Desc, kind prometheus.ValueType, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, kind, v, append([]string{key.namespace, key.name}, labels...)...)
 		}
 		for _, n := range s.syncs {
-			ch <- prometheus.MustNewConstMetric(syncsDesc, prometheus.CounterValue, n.count, key.namespace, key.name, n.labels[0])
+			emit(syncsDesc, prometheus.CounterValue, n.count, n.labels[0])
 		}
 		for _, n := range s.rollouts {
-			ch <- prometheus.MustNewConstMetric(rolloutsDesc, prometheus.CounterValue, n.count, key.namespace, key.name, n.labels[0], n.labels[1])
+			emit(rolloutsDesc, prometheus.CounterValue, n.count, n.labels[:]...)
 		}
 		if !s.synced {
 			continue
 		}
-		gauge(readyDesc, s.readyValue, s.ready)
-		gauge(refreshEveryDesc, s.refreshEvery)
-		gauge(versionsDesc, s.versions)
+		emit(readyDesc, prometheus.GaugeValue, s.readyValue, s.ready)
+		emit(refreshEveryDesc, prometheus.GaugeValue, s.refreshEvery)
+		emit(versionsDesc, prometheus.GaugeValue, s.versions)
 		if s.lastSuccess != 0 {
-			gauge(lastSuccessDesc, s.lastSuccess)
+			emit(lastSuccessDesc, prometheus.GaugeValue, s.lastSuccess)
 		}
 		if s.expiry != 0 {
-			gauge(expiryDesc, s.expiry)
+			emit(expiryDesc, prometheus.GaugeValue, s.expiry)
 		}
 	}
 }

@@ -39,15 +39,16 @@ type objectKey struct{ namespace, name string }
 
 // objectSeries are the values of one ExternalSecret's series.
 type objectSeries struct {
-	synced       bool            // ObserveSync ran: ready, refresh interval and versions exist
-	ready        string          // the reason label of the one ready series
-	readyValue   float64         //
-	refreshEvery float64         //
-	versions     float64         //
-	lastSuccess  float64         // 0: no sync succeeded yet (no series)
-	expiry       float64         // 0: no source reports an expiry (no series)
-	syncs        []labelledCount // by result
-	rollouts     []labelledCount // by kind and result
+	// synced: ObserveSync ran, so the ready, refresh interval and
+	// versions series exist. ready is the reason label of the one ready
+	// series, readyValue its value.
+	synced                             bool
+	ready                              string
+	readyValue, refreshEvery, versions float64
+	lastSuccess                        float64         // 0: no sync succeeded yet (no series)
+	expiry                             float64         // 0: no source reports an expiry (no series)
+	syncs                              []labelledCount // by result
+	rollouts                           []labelledCount // by kind and result
 }
 
 // labelledCount is a counter of a few label values.

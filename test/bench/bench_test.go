@@ -25,6 +25,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,20 +167,7 @@ func BenchmarkInitialSync(b *testing.B) {
 			res.KubeRequestsByMethod[method] = n
 		}
 	}
-	if path := os.Getenv("BENCH_OPERATOR_LOG"); path != "" {
-		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.PID()))
-		smaps, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", proc.PID()))
-		if addr := os.Getenv("BENCH_PPROF"); addr != "" {
-			if out, err := exec.Command("curl", "-sf", "-o", path+".heap", "http://"+addr+"/debug/pprof/heap").CombinedOutput(); err != nil {
-				b.Fatalf("reading the heap profile: %v: %s", err, out)
-			}
-		}
-		for file, text := range map[string]string{path: proc.Logs(), path + ".status": string(status), path + ".smaps": string(smaps), path + ".metrics": scrape} {
-			if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	keepDiagnostics(b, proc, os.Getenv("BENCH_OPERATOR_LOG"), os.Getenv("BENCH_PPROF"), scrape)
 
 	if refresh > 0 {
 		writes0 := apiServerWrites(b, f.env)
@@ -521,6 +510,41 @@ func (f *fixture) rawWrites(b *testing.B, prefix string, n int) float64 {
 		}
 	}
 	return took
+}
+
+// keepDiagnostics writes the operator's log to path (nothing when empty),
+// and its /proc status, smaps, the scrape and, from pprofAddr (when set), its
+// heap profile next to it.
+func keepDiagnostics(b *testing.B, proc *operator.Process, path, pprofAddr, scrape string) {
+	b.Helper()
+	if path == "" {
+		return
+	}
+	files := map[string]string{path: proc.Logs(), path + ".metrics": scrape}
+	for _, name := range []string{"status", "smaps"} {
+		text, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", proc.PID(), name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		files[path+"."+name] = string(text)
+	}
+	if pprofAddr != "" {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap")
+		if err != nil {
+			b.Fatalf("reading the heap profile: %v", err)
+		}
+		heap, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("reading the heap profile: HTTP %d, %v", resp.StatusCode, err)
+		}
+		files[path+".heap"] = string(heap)
+	}
+	for file, text := range files {
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // profileAPIServer writes a 5 s CPU profile of kube-apiserver to path (none
