@@ -124,14 +124,24 @@ const templateSourceIndex = ".spec.target.template.templateFrom"
 
 // templateUsers lists the ExternalSecrets whose templates come from o.
 func (r *Reconciler) templateUsers(ctx context.Context, kind string, o client.Object) []reconcile.Request {
+	return r.requestsFor(ctx, nil, client.InNamespace(o.GetNamespace()), client.MatchingFields{templateSourceIndex: sourceKey(kind, o.GetName())})
+}
+
+// requestsFor lists the cached ExternalSecrets matching opts (those keep
+// accepts, when given) as requests. Only names are read, so the list shares
+// the cache's objects instead of copying each: an event of a store with
+// thousands of ExternalSecrets would otherwise copy them all.
+func (r *Reconciler) requestsFor(ctx context.Context, keep func(*vfv1alpha1.ExternalSecret) bool, opts ...client.ListOption) []reconcile.Request {
 	list := &vfv1alpha1.ExternalSecretList{}
-	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{templateSourceIndex: sourceKey(kind, o.GetName())}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing ExternalSecrets of template source", "kind", kind, "name", o.GetName())
+	if err := r.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the ExternalSecrets to reconcile")
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, es := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
+	for i := range list.Items {
+		if keep == nil || keep(&list.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
 	}
 	return reqs
 }
@@ -177,33 +187,14 @@ func (r *Reconciler) dependants(ctx context.Context, o client.Object) []reconcil
 	if store.GetKind() == vfv1alpha1.SecretStoreKind {
 		opts = append(opts, client.InNamespace(store.GetNamespace()))
 	}
-	list := &vfv1alpha1.ExternalSecretList{}
-	if err := r.List(ctx, list, opts...); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing ExternalSecrets of store", "store", store.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, es := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
-	}
-	return reqs
+	return r.requestsFor(ctx, nil, opts...)
 }
 
 // clusterStoreUsersIn lists a namespace's ExternalSecrets that use a
 // ClusterSecretStore: a label change can admit or expel them.
 func (r *Reconciler) clusterStoreUsersIn(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &vfv1alpha1.ExternalSecretList{}
-	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing ExternalSecrets of namespace", "namespace", o.GetName())
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, es := range list.Items {
-		if es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&es)})
-		}
-	}
-	return reqs
+	return r.requestsFor(ctx, func(es *vfv1alpha1.ExternalSecret) bool { return es.StoreKind() == vfv1alpha1.ClusterSecretStoreKind },
+		client.InNamespace(o.GetName()))
 }
 
 // storeReadinessChanged passes store events that can change whether its

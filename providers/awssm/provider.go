@@ -8,12 +8,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -103,22 +103,32 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 		return nil, err
 	}
 	spec := store.GetSpec().Provider.AWS
-	cfg, err := p.baseConfig(ctx, spec)
-	if err != nil {
-		return nil, err
+	endpoint := func(string) *string { return nil }
+	if spec.Endpoint != "" {
+		endpoint = func(string) *string { return aws.String(spec.Endpoint) }
 	}
-	if spec.Auth != nil && spec.Auth.SecretRef != nil {
+	stsEndpoint := func(o *sts.Options) { o.BaseEndpoint = endpoint("sts") }
+	cfg := aws.Config{Region: spec.Region, RetryMaxAttempts: maxSDKAttempts, RetryMode: aws.RetryModeStandard}
+	if p.httpClient != nil {
+		cfg.HTTPClient = p.httpClient
+	}
+	switch {
+	case spec.Auth == nil:
+		// Only a store with no auth block gets the operator pod's own
+		// identity: one with explicit credentials must not pick it up.
+		own, err := operatorCredentials(cfg, os.Getenv, stsEndpoint)
+		if err != nil {
+			return nil, providers.Errorf(providers.ErrInvalid, "aws: the operator's own credentials: %v", err)
+		}
+		cfg.Credentials = own
+	case spec.Auth.SecretRef != nil:
 		static, err := staticCredentials(ctx, kube, spec.Auth.SecretRef, namespace)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Credentials = aws.NewCredentialsCache(static)
 	}
-	endpoint := func(string) *string { return nil }
-	if spec.Endpoint != "" {
-		endpoint = func(string) *string { return aws.String(spec.Endpoint) }
-	}
-	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = endpoint("sts") })
+	stsClient := sts.NewFromConfig(cfg, stsEndpoint)
 	switch {
 	case spec.Auth != nil && spec.Auth.JWT != nil:
 		sa := spec.Auth.JWT.ServiceAccountRef
@@ -143,28 +153,6 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, maxSDKAttempts)
 	})
 	return newClient(sm), nil
-}
-
-// baseConfig is the SDK configuration before credentials. Only a store with
-// no auth block reads the operator pod's environment (the default chain):
-// a store with explicit credentials must not pick up the operator's own.
-func (p *Provider) baseConfig(ctx context.Context, spec *vfv1alpha1.AWSProvider) (aws.Config, error) {
-	if spec.Auth == nil {
-		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(spec.Region), awsconfig.WithRetryMaxAttempts(maxSDKAttempts)}
-		if p.httpClient != nil {
-			opts = append(opts, awsconfig.WithHTTPClient(p.httpClient))
-		}
-		cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-		if err != nil {
-			return aws.Config{}, providers.Errorf(providers.ErrInvalid, "aws: loading the default credential chain: %v", err)
-		}
-		return cfg, nil
-	}
-	cfg := aws.Config{Region: spec.Region, RetryMaxAttempts: maxSDKAttempts, RetryMode: aws.RetryModeStandard}
-	if p.httpClient != nil {
-		cfg.HTTPClient = p.httpClient
-	}
-	return cfg, nil
 }
 
 // tokenRetriever adapts a function to stscreds.IdentityTokenRetriever.
