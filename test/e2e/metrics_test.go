@@ -58,6 +58,7 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: operator.Namespace}}}
 	operator.Create(t, env.Client, scraper, stranger, role, binding)
 
+	var compressed bool
 	scrape := func(token string) (int, string) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if token != "" {
@@ -71,6 +72,7 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 		}
 		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
+		compressed = compressed || resp.Uncompressed // the transport asked for gzip and unpacked it
 		return resp.StatusCode, string(b)
 	}
 	token := func(sa *corev1.ServiceAccount) string {
@@ -96,6 +98,17 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, "# HELP") {
 			t.Errorf("authorized scrape: HTTP %d", code)
 		}
+		// The GC target is the operator's default unless the environment sets one.
+		gogc := os.Getenv("GOGC")
+		if gogc == "" {
+			gogc = "50"
+		}
+		if !strings.Contains(body, "\ngo_gc_gogc_percent "+gogc+"\n") {
+			t.Errorf("the scrape does not show GOGC %s", gogc)
+		}
+	}
+	if compressed {
+		t.Error("the metrics were gzip-compressed; they are served as plain text")
 	}
 	if code, _ := scrape(token(stranger)); code != http.StatusForbidden {
 		t.Errorf("a remembered answer for one token served another: HTTP %d, want 403", code)
