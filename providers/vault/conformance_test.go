@@ -12,10 +12,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,6 +202,79 @@ func TestClientCertificateIsPresented(t *testing.T) {
 	s, err := c.GetSecret(ctx, providers.Ref{Key: "x"})
 	if err != nil || !strings.Contains(string(s.Value), "mtls") {
 		t.Fatalf("with the client certificate: %q, %v", s.Value, err)
+	}
+}
+
+// Stores that trust the same CA share their connections to Vault, each
+// request still carrying its own store's token; a store trusting another CA
+// bundle, or presenting a client certificate, gets connections of its own.
+func TestStoresShareConnectionsPerCA(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	connections, tokens := 0, map[string]int{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tokens[r.Header.Get("X-Vault-Token")]++
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"data":{"data":{"password":"p"},"metadata":{"version":1}}}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			mu.Lock()
+			connections++
+			mu.Unlock()
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	clientCert, clientKey := selfSigned(t, "vaultferry-client")
+
+	provider := vault.New()
+	read := func(token string, ca []byte, withCert bool) {
+		t.Helper()
+		store, _, ns := tokenStore(srv.URL, token)
+		spec := store.GetSpec().Provider.Vault
+		spec.CABundle = ca
+		objs := []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "vault-token"}, Data: map[string][]byte{"token": []byte(token)}}}
+		if withCert {
+			objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "client-tls"}, Type: corev1.SecretTypeTLS,
+				Data: map[string][]byte{corev1.TLSCertKey: clientCert, corev1.TLSPrivateKeyKey: clientKey}})
+			spec.ClientTLSSecretRef = &vfv1alpha1.SecretReference{Name: "client-tls"}
+		}
+		c, err := provider.NewClient(ctx, store, providertest.Kube(objs...), ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.GetSecret(ctx, providers.Ref{Key: "app/db"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := func() (int, map[string]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return connections, maps.Clone(tokens)
+	}
+
+	for i := range 5 {
+		read(fmt.Sprintf("tenant-%d", i), serverCA, false)
+	}
+	n, byToken := seen()
+	if n != 1 {
+		t.Errorf("5 stores trusting one CA opened %d connections, want 1", n)
+	}
+	for i := range 5 {
+		if byToken[fmt.Sprintf("tenant-%d", i)] == 0 {
+			t.Errorf("no request carried tenant-%d's token: %v", i, byToken)
+		}
+	}
+	read("other-bundle", append(slices.Clone(serverCA), serverCA...), false)
+	if n, _ := seen(); n != 2 {
+		t.Errorf("a store trusting another CA bundle: %d connections in all, want 2", n)
+	}
+	read("with-certificate", serverCA, true)
+	if n, _ := seen(); n != 3 {
+		t.Errorf("a store presenting a client certificate: %d connections in all, want 3", n)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	cleanhttp "github.com/hashicorp/go-cleanhttp"
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
 	vaultapi "github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +37,7 @@ func WithOwnTokenFile(path string) Option { return func(p *Provider) { p.ownToke
 // Provider serves VaultProvider specs.
 type Provider struct {
 	ownTokenFile string
+	transports   transports
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -104,11 +104,15 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 		return nil, err
 	}
 	spec := store.GetSpec().Provider.Vault
-	cfg := newConfig(spec.Server)
-	if err := configureTLS(ctx, cfg, spec, kube, namespace); err != nil {
+	ca, cert, err := tlsIdentity(ctx, spec, kube, namespace)
+	if err != nil {
 		return nil, err
 	}
-	api, err := vaultapi.NewClient(cfg)
+	transport, err := p.transports.get(ca, cert)
+	if err != nil {
+		return nil, err
+	}
+	api, err := vaultapi.NewClient(newConfig(spec.Server, transport))
 	if err != nil {
 		return nil, providers.Errorf(providers.ErrInvalid, "vault: %v", err)
 	}
@@ -130,11 +134,7 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 // newConfig is Vault's default client configuration without
 // ReadEnvironment: the operator's VAULT_* variables (a client certificate, an
 // agent address, skip-verify) are the operator's, never a store's.
-func newConfig(server string) *vaultapi.Config {
-	transport := cleanhttp.DefaultPooledTransport()
-	transport.TLSHandshakeTimeout = 10 * time.Second
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	transport.ForceAttemptHTTP2 = true // as Vault's DefaultConfig, which configures HTTP/2
+func newConfig(server string, transport *http.Transport) *vaultapi.Config {
 	return &vaultapi.Config{
 		Address: server,
 		HttpClient: &http.Client{
@@ -150,45 +150,36 @@ func newConfig(server string) *vaultapi.Config {
 	}
 }
 
-// configureTLS trusts the store's CA bundle (inline or from a Secret or
-// ConfigMap) and presents its client certificate, if any.
-func configureTLS(ctx context.Context, cfg *vaultapi.Config, spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace string) error {
-	ca := spec.CABundle
+// tlsIdentity reads the store's CA bundle (inline or from a Secret or
+// ConfigMap) and its client certificate, if any.
+func tlsIdentity(ctx context.Context, spec *vfv1alpha1.VaultProvider, kube providers.Kube, namespace string) (ca []byte, cert *tls.Certificate, err error) {
+	ca = spec.CABundle
 	if p := spec.CAProvider; p != nil {
 		ns := namespace
 		if p.Namespace != "" {
 			ns = p.Namespace
 		}
-		var err error
 		if ca, err = readCA(ctx, kube, p, ns); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	if len(ca) > 0 {
-		if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACertBytes: ca}); err != nil {
-			return providers.Errorf(providers.ErrInvalid, "vault: CA bundle: %v", err)
-		}
+	ref := spec.ClientTLSSecretRef
+	if ref == nil {
+		return ca, nil, nil
 	}
-	if ref := spec.ClientTLSSecretRef; ref != nil {
-		ns := namespace
-		if ref.Namespace != "" {
-			ns = ref.Namespace
-		}
-		s := &corev1.Secret{}
-		if err := kube.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: ref.Name}, s); err != nil {
-			return providers.Errorf(providers.ErrForbidden, "vault: client TLS Secret %s/%s: %v", ns, ref.Name, err)
-		}
-		cert, err := tls.X509KeyPair(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
-		if err != nil {
-			return providers.Errorf(providers.ErrInvalid, "vault: client TLS Secret %s/%s has no valid tls.crt/tls.key", ns, ref.Name)
-		}
-		transport, ok := cfg.HttpClient.Transport.(*http.Transport)
-		if !ok {
-			return providers.Errorf(providers.ErrInvalid, "vault: cannot set a client certificate on this HTTP transport")
-		}
-		transport.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	ns := namespace
+	if ref.Namespace != "" {
+		ns = ref.Namespace
 	}
-	return nil
+	s := &corev1.Secret{}
+	if err := kube.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: ref.Name}, s); err != nil {
+		return nil, nil, providers.Errorf(providers.ErrForbidden, "vault: client TLS Secret %s/%s: %v", ns, ref.Name, err)
+	}
+	pair, err := tls.X509KeyPair(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
+	if err != nil {
+		return nil, nil, providers.Errorf(providers.ErrInvalid, "vault: client TLS Secret %s/%s has no valid tls.crt/tls.key", ns, ref.Name)
+	}
+	return ca, &pair, nil
 }
 
 func readCA(ctx context.Context, kube providers.Kube, p *vfv1alpha1.CAProvider, ns string) ([]byte, error) {
