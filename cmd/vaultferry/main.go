@@ -67,8 +67,8 @@ func main() {
 		os.Exit(convert.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	opts := parseFlags()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
-	if _, set := os.LookupEnv("GOGC"); !set {
+	ctrl.SetLogger(newLogger(opts.zap))
+	if os.Getenv("GOGC") == "" {
 		// The operator's live heap is small, so Go's default (collect when the
 		// heap doubles) makes garbage a third of its resident memory: with 50,
 		// 1000 ExternalSecrets peak ~4 MiB lower for ~20% more GC CPU on a

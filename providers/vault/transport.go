@@ -17,6 +17,12 @@ import (
 // kept for sharing; a store beyond it gets a transport of its own.
 const maxSharedTransports = 64
 
+// idleConnectionsPerVault is how many idle connections a shared transport
+// keeps to one Vault: the sync workers (--concurrency, 10 by default) may all
+// read from it at once, and fewer would mean reconnecting (a TLS handshake)
+// under load.
+const idleConnectionsPerVault = 16
+
 // transports shares one HTTP transport, and so its connections, among the
 // stores that trust the same CA bundle and present no client certificate.
 // A hundred tenant SecretStores on one Vault then hold a few connections to
@@ -61,6 +67,7 @@ func newTransport(ca []byte, cert *tls.Certificate) (*http.Transport, error) {
 	transport.TLSHandshakeTimeout = 10 * time.Second
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	transport.ForceAttemptHTTP2 = true // as Vault's DefaultConfig, which configures HTTP/2
+	transport.MaxIdleConnsPerHost = idleConnectionsPerVault
 	if len(ca) > 0 {
 		roots := x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(ca) {

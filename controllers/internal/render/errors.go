@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Error is a template failure that is safe to put in a condition, an event
@@ -120,37 +121,41 @@ func shape(pattern, say string) problemShape {
 
 // problems are text/template's runtime messages (Go 1.26 exec.go and
 // funcs.go). Values appear only in the messages mapped to fixed text.
-var problems = []problemShape{
-	shape(`error calling (\w+): index out of range: -?\d+`, "$1: index out of range"),
-	shape(`error calling (\w+): invalid slice index: -?\d+ > -?\d+`, "$1: invalid slice index"),
-	shape(`error calling (\w+): (cannot index slice/array with (?:nil|type .+)|can't index item of type .+|index of (?:untyped nil|nil pointer)|slice of (?:untyped nil|nil pointer)|too many slice indexes: \d+|cannot 3-index slice a string|can't slice item of type .+|len of (?:nil pointer|type .+))`, "$1: $2"),
-	shape(`error calling (\w+): (incompatible types for comparison: .+ and .+|invalid type for comparison|missing argument for comparison)`, "$1: $2"),
-	shape(`error calling (\w+): non-comparable types? .*`, "$1: these values cannot be compared"),
-	shape(`error calling (\w+): .*`, "$1: failed (details withheld: they could contain secret values)"),
-	shape(`map has no entry for key "(.*)"|nil data; no entry for key "(.*)"`, noValuePrefix+"\"$1$2\""),
-	shape(`can't evaluate field (\w+) in type (.+)`, "cannot read field $1 of a value of type $2"),
-	shape(`wrong type for value; expected (.+); got (.+)`, "wrong type of value: expected $1, got $2"),
-	shape(`(wrong number of args for \w+: (?:want|got)[\w ]+)`, "$1"),
-	shape(`range can't iterate over .*`, "range cannot iterate over this value"),
-	shape(`if/with can't use .*`, "if/with cannot use this value"),
-	shape(`can't use .* iterate over more than one variable`, "cannot iterate over this value with two variables"),
-	shape(`(exceeded maximum template depth \(\d+\))`, "$1"),
-	shape(`template "(.*)" not defined`, "template \"$1\" is not defined"),
-	shape(`"(.*)" is not a defined function`, "\"$1\" is not a defined function"),
-	shape(`(undefined variable: \$\w*)`, "$1"),
-	shape(`can't give argument to non-function .*`, "cannot give an argument to a value that is not a function"),
-	shape(`invalid value; expected (.+)`, "invalid value; expected $1"),
-	shape(`cannot assign nil to (.+)`, "cannot assign nil to $1"),
-	shape(`can't print .* of type (.+)`, "cannot print a value of type $1"),
-	shape(`.* overflows int`, "a number overflows int"),
-	shape(`nil pointer evaluating (.+)`, "nil pointer evaluating $1"),
-	shape(`(\w+) is not a method but has arguments|(\w+) has arguments but cannot be invoked as function`, "$1$2 takes no arguments"),
-	shape(`expected (bool|string|integer|unsigned integer|float|complex); found .*`, "expected a $1 argument"),
-}
+// Compiled when a template first fails: the patterns are 140 KiB of heap
+// that most operators never need.
+var problems = sync.OnceValue(func() []problemShape {
+	return []problemShape{
+		shape(`error calling (\w+): index out of range: -?\d+`, "$1: index out of range"),
+		shape(`error calling (\w+): invalid slice index: -?\d+ > -?\d+`, "$1: invalid slice index"),
+		shape(`error calling (\w+): (cannot index slice/array with (?:nil|type .+)|can't index item of type .+|index of (?:untyped nil|nil pointer)|slice of (?:untyped nil|nil pointer)|too many slice indexes: \d+|cannot 3-index slice a string|can't slice item of type .+|len of (?:nil pointer|type .+))`, "$1: $2"),
+		shape(`error calling (\w+): (incompatible types for comparison: .+ and .+|invalid type for comparison|missing argument for comparison)`, "$1: $2"),
+		shape(`error calling (\w+): non-comparable types? .*`, "$1: these values cannot be compared"),
+		shape(`error calling (\w+): .*`, "$1: failed (details withheld: they could contain secret values)"),
+		shape(`map has no entry for key "(.*)"|nil data; no entry for key "(.*)"`, noValuePrefix+"\"$1$2\""),
+		shape(`can't evaluate field (\w+) in type (.+)`, "cannot read field $1 of a value of type $2"),
+		shape(`wrong type for value; expected (.+); got (.+)`, "wrong type of value: expected $1, got $2"),
+		shape(`(wrong number of args for \w+: (?:want|got)[\w ]+)`, "$1"),
+		shape(`range can't iterate over .*`, "range cannot iterate over this value"),
+		shape(`if/with can't use .*`, "if/with cannot use this value"),
+		shape(`can't use .* iterate over more than one variable`, "cannot iterate over this value with two variables"),
+		shape(`(exceeded maximum template depth \(\d+\))`, "$1"),
+		shape(`template "(.*)" not defined`, "template \"$1\" is not defined"),
+		shape(`"(.*)" is not a defined function`, "\"$1\" is not a defined function"),
+		shape(`(undefined variable: \$\w*)`, "$1"),
+		shape(`can't give argument to non-function .*`, "cannot give an argument to a value that is not a function"),
+		shape(`invalid value; expected (.+)`, "invalid value; expected $1"),
+		shape(`cannot assign nil to (.+)`, "cannot assign nil to $1"),
+		shape(`can't print .* of type (.+)`, "cannot print a value of type $1"),
+		shape(`.* overflows int`, "a number overflows int"),
+		shape(`nil pointer evaluating (.+)`, "nil pointer evaluating $1"),
+		shape(`(\w+) is not a method but has arguments|(\w+) has arguments but cannot be invoked as function`, "$1$2 takes no arguments"),
+		shape(`expected (bool|string|integer|unsigned integer|float|complex); found .*`, "expected a $1 argument"),
+	}
+})
 
 // problem maps a text/template message to a message without data.
 func problem(msg string) (string, bool) {
-	for _, p := range problems {
+	for _, p := range problems() {
 		m := p.pattern.FindStringSubmatchIndex(msg)
 		if m == nil {
 			continue
