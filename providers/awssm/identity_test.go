@@ -108,7 +108,9 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 		},
 	}, {
 		name: "the node's instance profile through IMDSv2",
-		env:  func(m *credentialServer) map[string]string { return map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL} },
+		env: func(m *credentialServer) map[string]string {
+			return map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL}
+		},
 		check: func(t *testing.T, _ func(string) int, caller string, metadata []string) {
 			if caller != accessKeyID || !strings.Contains(strings.Join(metadata, "\n"), "GET /latest/meta-data/iam/security-credentials/node-role") {
 				t.Errorf("caller %q, metadata requests %q", caller, metadata)
@@ -121,8 +123,10 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 		},
 		wantErr: "plain HTTP is only allowed to a loopback address or the ECS/EKS agent",
 	}, {
-		name:    "a web identity token without a role",
-		env:     func(*credentialServer) map[string]string { return map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": jwt} },
+		name: "a web identity token without a role",
+		env: func(*credentialServer) map[string]string {
+			return map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": jwt}
+		},
 		wantErr: "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
