@@ -153,9 +153,10 @@ func run(ctx context.Context, o options) error {
 	if err := vfv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	served := metrics.NewServed(crmetrics.Registry)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsOptions(o),
+		Metrics:                 metricsOptions(o, served),
 		HealthProbeBindAddress:  o.probeAddr,
 		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
@@ -171,7 +172,7 @@ func run(ctx context.Context, o options) error {
 		enabled = append(enabled, fake.New())
 	}
 	o.Registry = providers.MustNewRegistry(enabled...)
-	o.Metrics = metrics.New(crmetrics.Registry)
+	o.Metrics = served
 	if err := controllers.Setup(ctx, mgr, o.Config); err != nil {
 		return err
 	}
@@ -188,10 +189,10 @@ func run(ctx context.Context, o options) error {
 // metricsOptions serves metrics over HTTPS with authentication and
 // authorization when --metrics-secure is set, as kubebuilder's scaffold does:
 // a scraper needs a token allowed to get the /metrics non-resource URL.
-func metricsOptions(o options) metricsserver.Options {
-	opts := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure, FilterProvider: metrics.Uncompressed(nil)}
+func metricsOptions(o options, served *metrics.Metrics) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure, FilterProvider: served.Exposition(nil)}
 	if o.metricsSecure {
-		opts.FilterProvider = metrics.Uncompressed(metrics.WithTokenReviewAuth)
+		opts.FilterProvider = served.Exposition(metrics.WithTokenReviewAuth)
 	}
 	return opts
 }

@@ -1,32 +1,91 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
 
-// The per-ExternalSecret metrics, made from Metrics.series at scrape time.
-var (
-	syncsDesc = prometheus.NewDesc("vaultferry_sync_total",
-		"ExternalSecret syncs by outcome: Synced, or the failure reason.", []string{"namespace", "name", "result"}, nil)
-	readyDesc = prometheus.NewDesc("vaultferry_externalsecret_ready",
-		"1 when the ExternalSecret's Ready condition is True, else 0; reason is the condition's reason (one series per ExternalSecret).",
-		[]string{"namespace", "name", "reason"}, nil)
-	lastSuccessDesc = prometheus.NewDesc("vaultferry_externalsecret_last_sync_timestamp_seconds",
-		"Unix time of the last successful sync.", []string{"namespace", "name"}, nil)
-	refreshEveryDesc = prometheus.NewDesc("vaultferry_externalsecret_refresh_interval_seconds",
-		"The ExternalSecret's refresh interval; 0 means fetch once.", []string{"namespace", "name"}, nil)
-	versionsDesc = prometheus.NewDesc("vaultferry_externalsecret_versions",
-		"Versions (immutable Secrets) kept for the ExternalSecret, the current one included.", []string{"namespace", "name"}, nil)
-	expiryDesc = prometheus.NewDesc("vaultferry_secret_expiry_timestamp_seconds",
-		"Unix time at which the earliest source secret expires, where the provider reports one.", []string{"namespace", "name"}, nil)
-	rolloutsDesc = prometheus.NewDesc("vaultferry_rollouts_total",
-		"Workloads moved to a new version, by workload kind and result (Success, Failed).", []string{"namespace", "name", "kind", "result"}, nil)
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// externalSecretSeries is the prometheus.Collector of the per-ExternalSecret metrics.
+// family is one per-ExternalSecret metric: labels namespace and name, then
+// its own.
+type family struct {
+	name, help string
+	kind       prometheus.ValueType
+	labels     []string
+	desc       *prometheus.Desc
+	// sorted is every label name in the order client_golang writes them
+	// (by name), for the text writer.
+	sorted []string
+}
+
+func newFamily(name, help string, kind prometheus.ValueType, labels ...string) *family {
+	all := append([]string{"namespace", "name"}, labels...)
+	return &family{name: name, help: help, kind: kind, labels: labels, desc: prometheus.NewDesc(name, help, all, nil),
+		sorted: slices.Sorted(slices.Values(all))}
+}
+
+var (
+	syncsFamily = newFamily("vaultferry_sync_total",
+		"ExternalSecret syncs by outcome: Synced, or the failure reason.", prometheus.CounterValue, "result")
+	readyFamily = newFamily("vaultferry_externalsecret_ready",
+		"1 when the ExternalSecret's Ready condition is True, else 0; reason is the condition's reason (one series per ExternalSecret).",
+		prometheus.GaugeValue, "reason")
+	lastSuccessFamily = newFamily("vaultferry_externalsecret_last_sync_timestamp_seconds",
+		"Unix time of the last successful sync.", prometheus.GaugeValue)
+	refreshEveryFamily = newFamily("vaultferry_externalsecret_refresh_interval_seconds",
+		"The ExternalSecret's refresh interval; 0 means fetch once.", prometheus.GaugeValue)
+	versionsFamily = newFamily("vaultferry_externalsecret_versions",
+		"Versions (immutable Secrets) kept for the ExternalSecret, the current one included.", prometheus.GaugeValue)
+	expiryFamily = newFamily("vaultferry_secret_expiry_timestamp_seconds",
+		"Unix time at which the earliest source secret expires, where the provider reports one.", prometheus.GaugeValue)
+	rolloutsFamily = newFamily("vaultferry_rollouts_total",
+		"Workloads moved to a new version, by workload kind and result (Success, Failed).", prometheus.CounterValue, "kind", "result")
+
+	objectFamilies = []*family{syncsFamily, readyFamily, lastSuccessFamily, refreshEveryFamily, versionsFamily, expiryFamily, rolloutsFamily}
+)
+
+// each calls emit with the value and own label values (the first
+// len(f.labels) of labels) of every series of family f this record has.
+func (s *objectSeries) each(f *family, emit func(value float64, labels [2]string)) {
+	switch f {
+	case syncsFamily:
+		for _, n := range s.syncs {
+			emit(n.count, n.labels)
+		}
+	case rolloutsFamily:
+		for _, n := range s.rollouts {
+			emit(n.count, n.labels)
+		}
+	}
+	if !s.synced {
+		return
+	}
+	switch f {
+	case readyFamily:
+		emit(s.readyValue, [2]string{s.ready})
+	case refreshEveryFamily:
+		emit(s.refreshEvery, [2]string{})
+	case versionsFamily:
+		emit(s.versions, [2]string{})
+	case lastSuccessFamily:
+		if s.lastSuccess != 0 {
+			emit(s.lastSuccess, [2]string{})
+		}
+	case expiryFamily:
+		if s.expiry != 0 {
+			emit(s.expiry, [2]string{})
+		}
+	}
+}
+
+// externalSecretSeries collects the per-ExternalSecret series the usual
+// way, for a registry that gathers them (tests, embedders); the operator's
+// endpoint writes them as text instead (Metrics.Exposition).
 type externalSecretSeries struct{ m *Metrics }
 
 func (externalSecretSeries) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{syncsDesc, readyDesc, lastSuccessDesc, refreshEveryDesc, versionsDesc, expiryDesc, rolloutsDesc} {
-		ch <- d
+	for _, f := range objectFamilies {
+		ch <- f.desc
 	}
 }
 
@@ -34,26 +93,10 @@ func (c externalSecretSeries) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	for key, s := range c.m.series {
-		emit := func(d *prometheus.Desc, kind prometheus.ValueType, v float64, labels ...string) {
-			ch <- prometheus.MustNewConstMetric(d, kind, v, append([]string{key.namespace, key.name}, labels...)...)
-		}
-		for _, n := range s.syncs {
-			emit(syncsDesc, prometheus.CounterValue, n.count, n.labels[0])
-		}
-		for _, n := range s.rollouts {
-			emit(rolloutsDesc, prometheus.CounterValue, n.count, n.labels[:]...)
-		}
-		if !s.synced {
-			continue
-		}
-		emit(readyDesc, prometheus.GaugeValue, s.readyValue, s.ready)
-		emit(refreshEveryDesc, prometheus.GaugeValue, s.refreshEvery)
-		emit(versionsDesc, prometheus.GaugeValue, s.versions)
-		if s.lastSuccess != 0 {
-			emit(lastSuccessDesc, prometheus.GaugeValue, s.lastSuccess)
-		}
-		if s.expiry != 0 {
-			emit(expiryDesc, prometheus.GaugeValue, s.expiry)
+		for _, f := range objectFamilies {
+			s.each(f, func(value float64, labels [2]string) {
+				ch <- prometheus.MustNewConstMetric(f.desc, f.kind, value, append([]string{key.namespace, key.name}, labels[:len(f.labels)]...)...)
+			})
 		}
 	}
 }

@@ -7,21 +7,51 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/metrics"
+	"github.com/vaultferry/vaultferry/test/fixtures"
 )
 
-// Metrics are served as plain text to a scraper that accepts gzip (as
-// Prometheus does), after the inner filter has had its say.
-func TestUncompressed(t *testing.T) {
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "vaultferry_test_gauge", Help: "A gauge."}))
+// script makes the same observations on every m.
+func script(ms ...*metrics.Metrics) {
+	synced := time.Unix(1_800_000_000, 0)
+	expires := time.Unix(1_800_600_000, 0)
+	ok := fixtures.ExternalSecret("team", "db", fixtures.WithRefresh(time.Hour))
+	ok.Status.RefreshTime = &metav1.Time{Time: synced}
+	ok.Status.Versions = make([]vfv1alpha1.SecretVersion, 3)
+	ok.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.SyncedReason}}
+	failing := fixtures.ExternalSecret("other", "api")
+	failing.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.UnavailableReason}}
+	for _, m := range ms {
+		m.ObserveSync(ok, vfv1alpha1.SyncedReason, 0, &expires)
+		m.ObserveSync(ok, vfv1alpha1.SyncedReason, 0, &expires)
+		m.ObserveSync(failing, vfv1alpha1.UnavailableReason, 0, nil)
+		m.ObserveRollout(ok, "Deployment", "Success")
+		m.ObserveStore(vfv1alpha1.SecretStoreKind, "team", "vault", true)
+		m.ObserveSync(fixtures.ExternalSecret("gone", "x"), vfv1alpha1.SyncedReason, 0, nil)
+		m.ForgetExternalSecret("gone", "x")
+	}
+}
+
+// The operator's endpoint writes the per-ExternalSecret series as text
+// itself, after the registry's metrics: a scraper reads exactly what a
+// registry gathering them the usual way holds, as plain text whatever
+// encoding it accepts, and only after the inner filter let it in.
+func TestExposition(t *testing.T) {
+	gathered, servedRegistry := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
+	served := metrics.NewServed(servedRegistry)
+	script(metrics.New(gathered), served)
+
 	denyWithoutToken := func(*rest.Config, *http.Client) (metricsserver.Filter, error) {
 		return func(_ logr.Logger, next http.Handler) (http.Handler, error) {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +64,7 @@ func TestUncompressed(t *testing.T) {
 		}, nil
 	}
 	failing := func(*rest.Config, *http.Client) (metricsserver.Filter, error) { return nil, errors.New("no client") }
-	if _, err := metrics.Uncompressed(failing)(nil, nil); err == nil {
+	if _, err := served.Exposition(failing)(nil, nil); err == nil {
 		t.Error("the inner filter's error was lost")
 	}
 	for _, tc := range []struct {
@@ -48,16 +78,17 @@ func TestUncompressed(t *testing.T) {
 		{"refused by the authorizing filter", denyWithoutToken, "", http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			filter, err := metrics.Uncompressed(tc.inner)(nil, nil)
+			filter, err := served.Exposition(tc.inner)(nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			handler, err := filter(logr.Discard(), promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+			handler, err := filter(logr.Discard(), promhttp.HandlerFor(servedRegistry, promhttp.HandlerOpts{}))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
+			req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
@@ -68,13 +99,19 @@ func TestUncompressed(t *testing.T) {
 				t.Fatalf("HTTP %d, want %d", rec.Code, tc.wantCode)
 			}
 			if tc.wantCode != http.StatusOK {
+				if strings.Contains(string(body), "vaultferry_") {
+					t.Errorf("a refused scrape got metrics: %.200s", body)
+				}
 				return
 			}
-			if enc := rec.Header().Get("Content-Encoding"); enc != "" || !strings.Contains(string(body), "vaultferry_test_gauge 0") {
-				t.Errorf("Content-Encoding %q, body %.80q", enc, body)
+			if enc, ct := rec.Header().Get("Content-Encoding"), rec.Header().Get("Content-Type"); enc != "" || !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+				t.Errorf("Content-Encoding %q, Content-Type %q: want plain text", enc, ct)
 			}
-			if req.Header.Get("Accept-Encoding") != "gzip" {
-				t.Error("the caller's request was changed")
+			if err := testutil.GatherAndCompare(gathered, strings.NewReader(string(body))); err != nil {
+				t.Errorf("the scrape differs from the gathered metrics: %v\n%s", err, body)
+			}
+			if strings.Contains(string(body), `namespace="gone"`) {
+				t.Error("a forgotten ExternalSecret's series was served")
 			}
 		})
 	}

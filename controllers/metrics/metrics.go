@@ -33,6 +33,9 @@ type Metrics struct {
 	// touches one map entry.
 	mu     sync.Mutex
 	series map[objectKey]*objectSeries
+	// served: the registry does not collect the series; Exposition
+	// writes them.
+	served bool
 }
 
 type objectKey struct{ namespace, name string }
@@ -78,9 +81,28 @@ func (m *Metrics) seriesOf(namespace, name string) *objectSeries {
 	return s
 }
 
-// New creates the metrics and registers them with reg (controller-runtime's
-// metrics.Registry in the operator, so they are served on its endpoint).
+// New creates the metrics and registers them all with reg.
 func New(reg prometheus.Registerer) *Metrics {
+	m := newMetrics()
+	reg.MustRegister(append(m.vectors(), externalSecretSeries{m})...)
+	return m
+}
+
+// NewServed creates the metrics for the operator's endpoint: it registers
+// them with reg (controller-runtime's metrics.Registry), except the
+// per-ExternalSecret series, which m.Exposition writes into the scrape.
+func NewServed(reg prometheus.Registerer) *Metrics {
+	m := newMetrics()
+	m.served = true
+	reg.MustRegister(m.vectors()...)
+	return m
+}
+
+func (m *Metrics) vectors() []prometheus.Collector {
+	return []prometheus.Collector{m.leases, m.leaseExpiry, m.renewals, m.fanOut, m.syncDuration, m.storeReady, m.requests, m.requestLength}
+}
+
+func newMetrics() *Metrics {
 	object := []string{"namespace", "name"}
 	m := &Metrics{
 		series: map[objectKey]*objectSeries{},
@@ -113,7 +135,6 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaultferry_lease_renewals_total", Help: "Lease renewals of dynamic ExternalSecrets by result (Success, Failed).",
 	}, []string{"namespace", "name", "result"})
-	reg.MustRegister(m.leases, m.leaseExpiry, m.renewals, m.fanOut, m.syncDuration, m.storeReady, m.requests, m.requestLength, externalSecretSeries{m})
 	return m
 }
 
