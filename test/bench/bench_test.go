@@ -16,8 +16,9 @@
 //
 // BENCH_FLAGS adds operator flags (default none: what a user gets);
 // BENCH_OPERATOR_LOG=path keeps the operator's log of the cold sync (and its
-// /proc status, smaps and metrics next to it; with BENCH_PPROF=host:port, also given
-// as --pprof-bind-address in BENCH_FLAGS, its heap profile);
+// /proc status, smaps, metrics and resident memory every 50 ms (.rss) next to
+// it; with BENCH_PPROF=host:port, also given as --pprof-bind-address in
+// BENCH_FLAGS, its heap and goroutine profiles and a CPU profile of its first 8 s);
 // BENCH_APISERVER_PROFILE=path a 5 s CPU profile of kube-apiserver from its start.
 package bench
 
@@ -356,6 +357,16 @@ func (f *fixture) startOperator(b *testing.B, flags string) *operator.Process {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if path := os.Getenv("BENCH_OPERATOR_LOG"); path != "" {
+		go recordRSS(proc.PID(), path+".rss")
+		if addr := os.Getenv("BENCH_PPROF"); addr != "" {
+			go func() { // the first seconds: the cold sync
+				if cpu, err := fetch("http://" + addr + "/debug/pprof/profile?seconds=8"); err == nil {
+					_ = os.WriteFile(path+".cpu", cpu, 0o600)
+				}
+			}()
+		}
+	}
 	return proc
 }
 
@@ -529,21 +540,57 @@ func keepDiagnostics(b *testing.B, proc *operator.Process, path, pprofAddr, scra
 		files[path+"."+name] = string(text)
 	}
 	if pprofAddr != "" {
-		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap")
-		if err != nil {
-			b.Fatalf("reading the heap profile: %v", err)
+		for suffix, profile := range map[string]string{".heap": "heap", ".goroutines": "goroutine?debug=1"} {
+			data, err := fetch("http://" + pprofAddr + "/debug/pprof/" + profile)
+			if err != nil {
+				b.Fatalf("reading the %s profile: %v", profile, err)
+			}
+			files[path+suffix] = string(data)
 		}
-		heap, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("reading the heap profile: HTTP %d, %v", resp.StatusCode, err)
-		}
-		files[path+".heap"] = string(heap)
 	}
 	for file, text := range files {
 		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fetch GETs url's body, which must come with 200 OK.
+func fetch(url string) ([]byte, error) {
+	resp, err := http.Get(url) //nolint:gosec,noctx // the operator's pprof endpoint on localhost, for diagnosis
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return data, err
+}
+
+// recordRSS appends "seconds anonymous-KiB file-KiB" of pid's resident
+// memory to path every 50 ms until the process ends: where the peak is.
+func recordRSS(pid int, path string) {
+	out, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer func() { _ = out.Close() }()
+	start := time.Now()
+	for {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return
+		}
+		fields := map[string]string{}
+		for _, line := range strings.Split(string(status), "\n") {
+			if name, value, ok := strings.Cut(line, ":"); ok {
+				fields[name] = strings.TrimSuffix(strings.TrimSpace(value), " kB")
+			}
+		}
+		_, _ = fmt.Fprintf(out, "%.2f %s %s\n", time.Since(start).Seconds(), fields["RssAnon"], fields["RssFile"])
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/test/operator"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
@@ -114,6 +115,12 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	}
 
 	step("A Deployment from Git names the stable target db-credentials (config/samples/gitops); its Pods get the current version at admission")
+	// The admission policy reads the namespace's TargetIndex, which follows
+	// the ExternalSecret a moment later: a Pod admitted before would be
+	// refused and its ReplicaSet retried only after a backoff.
+	if err := d.waitForIndexed("db-credentials", current); err != nil {
+		return err
+	}
 	webManifest := filepath.Join(testenv.RepoRoot(), "config", "samples", "gitops", "web-deployment.yaml")
 	if err := d.kubectl("apply", "--server-side", "--field-manager=kustomize-controller", "-f", webManifest); err != nil {
 		return err
@@ -241,6 +248,19 @@ func (d *demo) showWeb() error {
 	}
 	return d.kubectl("get", "pods", "-n", "payments", "-l", "app=web", "--sort-by=.metadata.creationTimestamp", "-o",
 		`custom-columns=POD:.metadata.name,VOLUME-SECRET:.spec.volumes[0].secret.secretName,ENV-SECRET:.spec.containers[0].env[0].valueFrom.secretKeyRef.name,PHASE:.status.phase`)
+}
+
+// waitForIndexed waits until the TargetIndex of payments gives target's Pods version.
+func (d *demo) waitForIndexed(target, version string) error {
+	deadline := time.Now().Add(operator.Timeout)
+	for time.Now().Before(deadline) {
+		got, err := d.capture("get", "targetindex", vfv1alpha1.TargetIndexName, "-n", "payments", "-o", "jsonpath={.targets."+target+"}")
+		if err == nil && strings.TrimSpace(got) == version {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the TargetIndex of payments does not give %s %s within %v", target, version, operator.Timeout)
 }
 
 // waitForPods waits until at least n Pods of web hold secret.
