@@ -17,6 +17,8 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/controllers/podrefs"
+	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/fake"
 	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
@@ -406,5 +408,46 @@ func TestRolloutWaitsForTheBatchWindow(t *testing.T) {
 	}
 	if got := rolloutWait(es, 2*time.Second, now.Add(time.Hour)); got != 0 {
 		t.Errorf("after the window: wait %v, want 0", got)
+	}
+}
+
+// A store not validated yet defers its ExternalSecrets without a failure
+// (no condition, event or status write: its Ready wakes them); a store
+// validated and not Ready is a failure that says why.
+func TestStoreReadinessGatesSync(t *testing.T) {
+	ready := func(status metav1.ConditionStatus, reason, msg string) []metav1.Condition {
+		return []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: status, Reason: reason, Message: msg}}
+	}
+	cases := map[string]struct {
+		conditions []metav1.Condition
+		wantKind   requeue.Kind
+		wantMsg    string
+		wantOK     bool
+	}{
+		"not validated yet": {nil, requeue.Defer, `SecretStore "store" has not been validated yet`, false},
+		"validation failed": {ready(metav1.ConditionFalse, vfv1alpha1.InvalidProviderConfigReason, "bad token"), requeue.Wait,
+			`SecretStore "store" is not ready: InvalidProviderConfig: bad token`, false},
+		"ready": {ready(metav1.ConditionTrue, vfv1alpha1.ValidatedReason, ""), 0, "", true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			store := fixtures.FakeStore("ns", "store")
+			store.Status.Conditions = tc.conditions
+			kube := clientfake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(store).Build()
+			r := &Reconciler{Client: kube, Clients: providers.NewClientCache(providers.MustNewRegistry(fake.New()), nil, nil)}
+			es := fixtures.ExternalSecret("ns", "db")
+			es.Spec.SecretStoreRef.Name = "store"
+			resolved, err := r.resolveStore(context.Background(), es)
+			if tc.wantOK {
+				if err != nil || resolved == nil {
+					t.Fatalf("resolveStore: %v", err)
+				}
+				return
+			}
+			var failure *requeue.Error
+			if !errors.As(err, &failure) || failure.Kind != tc.wantKind || failure.Reason != vfv1alpha1.StoreNotReadyReason || failure.Error() != tc.wantMsg {
+				t.Fatalf("got %#v (%v), want kind %v, reason StoreNotReady, message %q", failure, err, tc.wantKind, tc.wantMsg)
+			}
+		})
 	}
 }

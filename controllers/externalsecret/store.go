@@ -66,9 +66,16 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 	// A store keeps serving with its last good validation while an edit of
 	// its spec is being validated: only a validation that fails stops it.
 	ready := apimeta.FindStatusCondition(store.GetStatus().Conditions, vfv1alpha1.ReadyCondition)
-	if ready == nil || ready.Status != metav1.ConditionTrue {
-		msg := "it has not been validated yet"
-		if ready != nil && ready.Status == metav1.ConditionFalse {
+	if ready == nil {
+		// Not validated yet (a new store, or a fresh install starting on
+		// existing objects): nothing failed, so no condition, event or status
+		// write; the store's Ready wakes this ExternalSecret.
+		return nil, &requeue.Error{Kind: requeue.Defer, Reason: vfv1alpha1.StoreNotReadyReason, After: orDefault(r.StoreWait, DefaultStoreWait),
+			Err: fmt.Errorf("%s %q has not been validated yet", store.GetKind(), ref.Name)}
+	}
+	if ready.Status != metav1.ConditionTrue {
+		msg := ready.Reason
+		if ready.Status == metav1.ConditionFalse {
 			msg = ready.Reason + ": " + ready.Message
 		}
 		return nil, requeue.New(requeue.Wait, vfv1alpha1.StoreNotReadyReason,
