@@ -37,10 +37,10 @@ func newCredentialServer(t *testing.T) *credentialServer {
 		s.mu.Unlock()
 		creds := map[string]string{"Code": "Success", "AccessKeyId": accessKeyID, "SecretAccessKey": secretAccessKey,
 			"Token": "session", "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
-		switch {
-		case r.URL.Path == "/latest/api/token":
+		switch r.URL.Path {
+		case "/latest/api/token":
 			_, _ = w.Write([]byte("imds-session-token"))
-		case r.URL.Path == "/latest/meta-data/iam/security-credentials/":
+		case "/latest/meta-data/iam/security-credentials/":
 			_, _ = w.Write([]byte("node-role"))
 		default:
 			_ = json.NewEncoder(w).Encode(creds)
