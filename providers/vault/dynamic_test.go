@@ -233,7 +233,9 @@ func TestDynamicCertificateRollsOnce(t *testing.T) {
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault-token"}, StringData: map[string]string{"token": vaultdev.RootToken}}
 	store := vaultStore(ns, v.Addr, vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token"}})
 	es := dynamicES(ns, "web-tls", vfv1alpha1.DynamicSource{Path: "pki/issue/web", ReissueBefore: &metav1.Duration{Duration: 12 * time.Second},
-		PKI: &vfv1alpha1.PKICertificate{CommonName: "web.example.test", AltNames: []string{"api.example.test"}, TTL: &metav1.Duration{Duration: 20 * time.Second}}})
+		// 30 s: the next reissue (18 s after this one) must come well after
+		// the rollout, even on a loaded machine, or the Deployment moves twice.
+		PKI: &vfv1alpha1.PKICertificate{CommonName: "web.example.test", AltNames: []string{"api.example.test"}, TTL: &metav1.Duration{Duration: 30 * time.Second}}})
 	es.Spec.Rollout = &vfv1alpha1.Rollout{Targets: []vfv1alpha1.RolloutTarget{{Kind: "Deployment", Name: "web"}}}
 	operator.Create(t, env.Client, creds, store, es)
 
@@ -254,7 +256,7 @@ func TestDynamicCertificateRollsOnce(t *testing.T) {
 	operator.Create(t, env.Client, web)
 	generation := web.Generation
 
-	// Reissued 12 s before the 20 s certificate expires: once, one rollout.
+	// Reissued 12 s before the 30 s certificate expires: once, one rollout.
 	v2 := operator.WaitSynced(t, env.Client, es, v1).Status.CurrentSecretName
 	if time.Until(cert.NotAfter) < 5*time.Second {
 		t.Errorf("reissued only %v before the old certificate expires, want about 12s", time.Until(cert.NotAfter))
