@@ -3,13 +3,10 @@ package secretstore_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -30,36 +27,12 @@ import (
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
-// capture is a server that records every request made to it: a tenant's
-// or an attacker's endpoint.
-type capture struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []string // method, path and body
-}
-
-func newCapture(t *testing.T, tls bool) *capture {
-	c := &capture{}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		c.mu.Lock()
-		c.requests = append(c.requests, r.Method+" "+r.URL.Path+" "+string(body)+" "+r.Header.Get("Authorization"))
-		c.mu.Unlock()
+// newCapture is a tenant's or an attacker's endpoint: it records every
+// request and answers each with an error.
+func newCapture(t *testing.T, tls bool) *testenv.Recorder {
+	return testenv.NewRecorder(t, tls, func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "captured", http.StatusInternalServerError)
 	})
-	if tls {
-		c.Server = httptest.NewTLSServer(handler)
-	} else {
-		c.Server = httptest.NewServer(handler)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func (c *capture) seen() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.requests...)
 }
 
 // operatorToken gives the operator a real identity to misuse: a token of a
@@ -124,8 +97,8 @@ func TestOperatorIdentityIsNotLent(t *testing.T) {
 			}
 		})
 	}
-	for name, c := range map[string]*capture{"Vault": vaultEndpoint, "AWS": awsEndpoint, "Azure": azureEndpoint} {
-		if got := c.seen(); len(got) != 0 {
+	for name, c := range map[string]*testenv.Recorder{"Vault": vaultEndpoint, "AWS": awsEndpoint, "Azure": azureEndpoint} {
+		if got := c.Seen(); len(got) != 0 {
 			t.Errorf("%s endpoint received %d requests, the first: %.160s", name, len(got), got[0])
 		}
 	}
@@ -140,7 +113,7 @@ func TestOperatorIdentityIsNotLent(t *testing.T) {
 	}
 	vaultStore := stores["Vault Kubernetes auth without serviceAccountRef"]
 	operator.WaitFor(t, env.Client, vaultStore, "a login with the operator's token", func(*vfv1alpha1.ClusterSecretStore) bool {
-		for _, r := range vaultEndpoint.seen() {
+		for _, r := range vaultEndpoint.Seen() {
 			var login struct{ JWT string }
 			if strings.HasPrefix(r, "PUT /v1/auth/kubernetes/login ") && json.Unmarshal([]byte(strings.Fields(r)[2]), &login) == nil && login.JWT == string(own) {
 				return true
@@ -182,7 +155,7 @@ func TestStoreEndpointsAreRestricted(t *testing.T) {
 			}
 		})
 	}
-	if got := internal.seen(); len(got) != 0 {
+	if got := internal.Seen(); len(got) != 0 {
 		t.Errorf("the endpoint received %d requests, the first: %.160s", len(got), got[0])
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,41 +17,23 @@ import (
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/awssm"
 	"github.com/vaultferry/vaultferry/providers/providertest"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
-// credentialServer plays the EKS Pod Identity agent (any path) and IMDSv2
+// newCredentialServer plays the EKS Pod Identity agent (any path) and IMDSv2
 // (/latest/...), handing out the fake's key pair, and records what it was asked.
-type credentialServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []string
-}
-
-func newCredentialServer(t *testing.T) *credentialServer {
-	s := &credentialServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.requests = append(s.requests, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
-		s.mu.Unlock()
-		creds := map[string]string{"Code": "Success", "AccessKeyId": accessKeyID, "SecretAccessKey": secretAccessKey,
-			"Token": "session", "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+func newCredentialServer(t *testing.T) *testenv.Recorder {
+	return testenv.NewRecorder(t, false, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/latest/api/token":
 			_, _ = w.Write([]byte("imds-session-token"))
 		case "/latest/meta-data/iam/security-credentials/":
 			_, _ = w.Write([]byte("node-role"))
 		default:
-			_ = json.NewEncoder(w).Encode(creds)
+			_ = json.NewEncoder(w).Encode(map[string]string{"Code": "Success", "AccessKeyId": accessKeyID, "SecretAccessKey": secretAccessKey,
+				"Token": "session", "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 		}
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *credentialServer) seen() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.requests...)
+	})
 }
 
 // A ClusterSecretStore without an auth block authenticates as the operator
@@ -71,12 +51,12 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		env     func(metadata *credentialServer) map[string]string
+		env     func(metadata *testenv.Recorder) map[string]string
 		wantErr string
 		check   func(t *testing.T, fakeCalls func(string) int, caller string, metadata []string)
 	}{{
 		name: "access keys in the environment win over everything else",
-		env: func(m *credentialServer) map[string]string {
+		env: func(m *testenv.Recorder) map[string]string {
 			return map[string]string{"AWS_ACCESS_KEY_ID": accessKeyID, "AWS_SECRET_ACCESS_KEY": secretAccessKey,
 				"AWS_WEB_IDENTITY_TOKEN_FILE": jwt, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/irsa", "AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL}
 		},
@@ -87,7 +67,7 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 		},
 	}, {
 		name: "a web identity token file (EKS IRSA)",
-		env: func(m *credentialServer) map[string]string {
+		env: func(m *testenv.Recorder) map[string]string {
 			return map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": jwt, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/irsa",
 				"AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL}
 		},
@@ -98,17 +78,17 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 		},
 	}, {
 		name: "the container credentials endpoint with a token file (EKS Pod Identity)",
-		env: func(m *credentialServer) map[string]string {
+		env: func(m *testenv.Recorder) map[string]string {
 			return map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": m.URL + "/v1/credentials", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": agentToken}
 		},
 		check: func(t *testing.T, _ func(string) int, caller string, metadata []string) {
-			if caller != accessKeyID || len(metadata) != 1 || metadata[0] != "GET /v1/credentials agent-token-1" {
+			if caller != accessKeyID || len(metadata) != 1 || metadata[0] != "GET /v1/credentials  agent-token-1" {
 				t.Errorf("caller %q, agent requests %q", caller, metadata)
 			}
 		},
 	}, {
 		name: "the node's instance profile through IMDSv2",
-		env: func(m *credentialServer) map[string]string {
+		env: func(m *testenv.Recorder) map[string]string {
 			return map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL}
 		},
 		check: func(t *testing.T, _ func(string) int, caller string, metadata []string) {
@@ -118,13 +98,13 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 		},
 	}, {
 		name: "a plain-HTTP container endpoint elsewhere is refused",
-		env: func(*credentialServer) map[string]string {
+		env: func(*testenv.Recorder) map[string]string {
 			return map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://credentials.example.com/v1"}
 		},
 		wantErr: "plain HTTP is only allowed to a loopback address or the ECS/EKS agent",
 	}, {
 		name: "a web identity token without a role",
-		env: func(*credentialServer) map[string]string {
+		env: func(*testenv.Recorder) map[string]string {
 			return map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": jwt}
 		},
 		wantErr: "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not",
@@ -156,7 +136,7 @@ func TestOperatorOwnCredentialSources(t *testing.T) {
 			if _, err := c.GetSecret(context.Background(), providers.Ref{Key: "app/db"}); err != nil {
 				t.Fatal(err)
 			}
-			tc.check(t, fake.Requests, fake.LastCaller(), metadata.seen())
+			tc.check(t, fake.Requests, fake.LastCaller(), metadata.Seen())
 		})
 	}
 }
