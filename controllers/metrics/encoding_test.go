@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -24,14 +23,9 @@ import (
 
 // script makes the same observations on every m.
 func script(ms ...*metrics.Metrics) {
-	synced := time.Unix(1_800_000_000, 0)
 	expires := time.Unix(1_800_600_000, 0)
-	ok := fixtures.ExternalSecret("team", "db", fixtures.WithRefresh(time.Hour))
-	ok.Status.RefreshTime = &metav1.Time{Time: synced}
-	ok.Status.Versions = make([]vfv1alpha1.SecretVersion, 3)
-	ok.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.SyncedReason}}
-	failing := fixtures.ExternalSecret("other", "api")
-	failing.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.UnavailableReason}}
+	ok := syncedExternalSecret("team", "db", time.Unix(1_800_000_000, 0), 3)
+	failing := failingExternalSecret("other", "api", vfv1alpha1.UnavailableReason)
 	for _, m := range ms {
 		m.ObserveSync(ok, vfv1alpha1.SyncedReason, 0, &expires)
 		m.ObserveSync(ok, vfv1alpha1.SyncedReason, 0, &expires)

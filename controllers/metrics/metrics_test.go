@@ -16,21 +16,34 @@ import (
 	"github.com/vaultferry/vaultferry/test/fixtures"
 )
 
+// syncedExternalSecret is Ready, refreshed hourly, last synced at synced
+// and keeping versions versions.
+func syncedExternalSecret(namespace, name string, synced time.Time, versions int) *vfv1alpha1.ExternalSecret {
+	es := fixtures.ExternalSecret(namespace, name, fixtures.WithRefresh(time.Hour))
+	es.Status.RefreshTime = &metav1.Time{Time: synced}
+	es.Status.Versions = make([]vfv1alpha1.SecretVersion, versions)
+	es.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.SyncedReason}}
+	return es
+}
+
+// failingExternalSecret is not Ready, for reason.
+func failingExternalSecret(namespace, name, reason string) *vfv1alpha1.ExternalSecret {
+	es := fixtures.ExternalSecret(namespace, name)
+	es.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: reason}}
+	return es
+}
+
 func TestMetricValuesAfterScriptedSyncs(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := metrics.New(reg)
 	synced := time.Unix(1_800_000_000, 0)
 	expires := time.Unix(1_800_600_000, 0)
 
-	ok := fixtures.ExternalSecret("team", "db", fixtures.WithRefresh(time.Hour))
-	ok.Status.RefreshTime = &metav1.Time{Time: synced}
-	ok.Status.Versions = make([]vfv1alpha1.SecretVersion, 2)
-	ok.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.SyncedReason}}
+	ok := syncedExternalSecret("team", "db", synced, 2)
 	m.ObserveSync(ok, vfv1alpha1.SyncedReason, 20*time.Millisecond, &expires)
 	m.ObserveSync(ok, vfv1alpha1.SyncedReason, 30*time.Millisecond, &expires)
 
-	failing := fixtures.ExternalSecret("team", "api")
-	failing.Status.Conditions = []metav1.Condition{{Type: vfv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: vfv1alpha1.UnavailableReason}}
+	failing := failingExternalSecret("team", "api", vfv1alpha1.UnavailableReason)
 	m.ObserveSync(failing, vfv1alpha1.UnavailableReason, time.Millisecond, nil)
 	failing.Status.Conditions[0].Reason = vfv1alpha1.ForbiddenReason // the failure changes: still one ready series
 	m.ObserveSync(failing, vfv1alpha1.ForbiddenReason, time.Millisecond, nil)
