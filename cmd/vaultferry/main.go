@@ -191,9 +191,9 @@ func run(ctx context.Context, o options) error {
 // authorization when --metrics-secure is set, as kubebuilder's scaffold does:
 // a scraper needs a token allowed to get the /metrics non-resource URL.
 func metricsOptions(o options, served *metrics.Metrics) metricsserver.Options {
-	opts := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure, FilterProvider: served.Exposition(nil)}
+	var auth metrics.FilterProvider
 	if o.metricsSecure {
-		opts.FilterProvider = served.Exposition(metrics.WithTokenReviewAuth)
+		auth = metrics.WithTokenReviewAuth
 	}
-	return opts
+	return metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure, FilterProvider: served.Exposition(auth)}
 }

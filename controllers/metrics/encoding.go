@@ -41,10 +41,7 @@ func (m *Metrics) Exposition(next FilterProvider) FilterProvider {
 				if !m.served || status.code != http.StatusOK || req.Method == http.MethodHead {
 					return
 				}
-				m.mu.Lock()
-				size := len(m.series) * seriesTextSize
-				m.mu.Unlock()
-				if _, err := w.Write(m.appendObjectSeries(make([]byte, 0, size))); err != nil {
+				if _, err := w.Write(m.appendObjectSeries(nil)); err != nil {
 					log.V(1).Info("Writing the per-ExternalSecret series to a scraper", "error", err.Error())
 				}
 			})

@@ -18,7 +18,7 @@ import (
 func (m *Metrics) appendObjectSeries(buf []byte) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w := &textWriter{buf: buf}
+	w := &textWriter{buf: slices.Grow(buf, len(m.series)*seriesTextSize)}
 	emit := w.sample
 	for _, f := range objectFamilies {
 		w.family, w.headed = f, false
