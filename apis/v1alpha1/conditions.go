@@ -94,6 +94,10 @@ const (
 	LeaseTTLAnnotation = "vaultferry.io/lease-ttl"
 	// LeaseRenewableAnnotation is "true" when the lease can be renewed.
 	LeaseRenewableAnnotation = "vaultferry.io/lease-renewable"
+	// LeaseBindingAnnotation binds the lease id to the ExternalSecret that
+	// issued it (a hash keyed by the operator's key): a lease id without a
+	// matching binding is never renewed or revoked.
+	LeaseBindingAnnotation = "vaultferry.io/lease-binding"
 	// LeaseFinalizer on a dynamic ExternalSecret revokes its leases when it is deleted.
 	LeaseFinalizer = "vaultferry.io/revoke-leases"
 	// ClusterExternalSecretLabel on an ExternalSecret names the

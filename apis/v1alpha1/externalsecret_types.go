@@ -74,12 +74,17 @@ type ExternalSecretSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.pki) || !has(self.parameters)",message="pki sets the request itself: remove parameters"
 type DynamicSource struct {
 	// Path issues the credentials, relative to Vault's root: database/creds/app,
-	// aws/creds/deploy, pki/issue/web. Through a ClusterSecretStore it must
-	// be in the namespace's allowedKeys. sys/, auth/, identity/ and
-	// cubbyhole/ are refused.
+	// aws/creds/deploy, pki/issue/web. The store must grant it (its
+	// spec.dynamic, and through a ClusterSecretStore the namespace's
+	// allowedDynamic) with this method. It is sent exactly as written, so it
+	// must already be canonical: no '.' or '..' segments, no empty segment,
+	// no leading or trailing slash, ASCII only. Nothing under sys/, auth/,
+	// identity/ or cubbyhole/, at any depth, is ever sent.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^/*(sys|auth|identity|cubbyhole)(/|$)')",message="dynamic.path may not be under sys/, auth/, identity/ or cubbyhole/"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_@=+:~-][A-Za-z0-9_.@=+:~-]*(/[A-Za-z0-9_.@=+:~-]+)*$')",message="dynamic.path must be a canonical Vault path: ASCII letters, digits and _.@=+:~- in segments separated by single slashes, with no leading or trailing slash"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="dynamic.path may not have '.' or '..' segments"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(sys|auth|identity|cubbyhole)(/|$)') && !self.matches('/(sys|auth|identity|cubbyhole)/')",message="dynamic.path may not be under sys/, auth/, identity/ or cubbyhole/ (at any depth)"
 	Path string `json:"path"`
 
 	// Method is Read (GET, the default: database/creds/<role>) or Write

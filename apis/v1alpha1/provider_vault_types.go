@@ -21,6 +21,9 @@ type VaultProvider struct {
 	// Path is the mount path of the KV secrets engine.
 	// +kubebuilder:default=secret
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^/*[A-Za-z0-9_.@=+:~-]+(/[A-Za-z0-9_.@=+:~-]+)*/*$') && !self.matches('(^|/)[.][.]?(/|$)')",message="path must be a Vault mount path: ASCII letters, digits and _.@=+:~- in segments, no '.' or '..' segments"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^/*(sys|auth|identity)(/|$)')",message="path may not be a system backend (sys, auth, identity)"
 	// +optional
 	Path string `json:"path,omitempty"`
 
@@ -74,6 +77,8 @@ type VaultAuth struct {
 type VaultAppRole struct {
 	// Path is the mount path of the AppRole auth method.
 	// +kubebuilder:default=approle
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^/*[A-Za-z0-9_.@=+:~-]+(/[A-Za-z0-9_.@=+:~-]+)*/*$') && !self.matches('(^|/)[.][.]?(/|$)')",message="appRole.path must be a Vault mount path: ASCII letters, digits and _.@=+:~- in segments, no '.' or '..' segments"
 	// +optional
 	Path string `json:"path,omitempty"`
 
@@ -93,6 +98,8 @@ type VaultAppRole struct {
 type VaultKubernetesAuth struct {
 	// MountPath is the mount path of the Kubernetes auth method.
 	// +kubebuilder:default=kubernetes
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^/*[A-Za-z0-9_.@=+:~-]+(/[A-Za-z0-9_.@=+:~-]+)*/*$') && !self.matches('(^|/)[.][.]?(/|$)')",message="kubernetes.mountPath must be a Vault mount path: ASCII letters, digits and _.@=+:~- in segments, no '.' or '..' segments"
 	// +optional
 	MountPath string `json:"mountPath,omitempty"`
 

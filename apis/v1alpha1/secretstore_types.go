@@ -41,6 +41,54 @@ type SecretStoreSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=100
 	Conditions []ClusterSecretStoreCondition `json:"conditions,omitempty"`
+
+	// Dynamic lists the Vault paths this store may issue credentials from
+	// (an ExternalSecret's spec.dynamic), each with the methods it may be
+	// used with. Empty, the default, issues nothing: a store that reads KV
+	// never implies issuing leases or writing. Through a ClusterSecretStore,
+	// a namespace may issue only from paths that both this list and its
+	// condition's allowedDynamic grant. Vault stores only.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Dynamic []DynamicGrant `json:"dynamic,omitempty"`
+}
+
+// DynamicMethod is how credentials are asked for: Read (GET, as
+// database/creds/<role>) or Write (POST with parameters, as pki/issue/<role>).
+// +kubebuilder:validation:Enum=Read;Write
+type DynamicMethod string
+
+const (
+	// DynamicRead issues by reading the path.
+	DynamicRead DynamicMethod = "Read"
+	// DynamicWrite issues by writing parameters to the path.
+	DynamicWrite DynamicMethod = "Write"
+)
+
+// DynamicGrant lets ExternalSecrets issue credentials from the Vault paths
+// matching Path, with the listed methods, with the store's identity.
+type DynamicGrant struct {
+	// Path is a pattern of Vault paths, relative to Vault's root: * matches
+	// within one path segment, ** across segments; in a ClusterSecretStore
+	// condition, {namespace} stands for the ExternalSecret's namespace. The
+	// first segment, the secrets engine's mount, is literal. For example
+	// database/creds/app, database/creds/* or pki/issue/{namespace}-web.
+	// Nothing under sys/, auth/, identity/ or cubbyhole/ (at any depth:
+	// Vault Enterprise namespaces nest them) can be granted.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_@=+:~-][A-Za-z0-9_.@=+:~-]*(/[A-Za-z0-9_.@=+:~*{}-]+)*$')",message="path must be a Vault path pattern: ASCII letters, digits and _.@=+:~- in segments separated by single slashes, no leading or trailing slash, a literal first segment (the mount); * and ** only after it"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path may not have '.' or '..' segments"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(.*/)?(sys|auth|identity|cubbyhole)(/|$)')",message="sys/, auth/, identity/ and cubbyhole/ paths cannot be granted"
+	Path string `json:"path"`
+
+	// Methods the matching paths may be used with. Write is never implied
+	// by Read: name it to let ExternalSecrets send parameters.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	Methods []DynamicMethod `json:"methods"`
 }
 
 // RateLimit is a client-side token bucket.
@@ -85,6 +133,15 @@ type ClusterSecretStoreCondition struct {
 	// +optional
 	// +listType=set
 	AllowedKeys []string `json:"allowedKeys,omitempty"`
+
+	// AllowedDynamic lists the paths the admitted namespaces may issue
+	// credentials from through this store, and with which methods, within
+	// what the store's spec.dynamic grants ({namespace} stands for the
+	// ExternalSecret's namespace). Empty: these namespaces issue nothing.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	AllowedDynamic []DynamicGrant `json:"allowedDynamic,omitempty"`
 }
 
 // SecretStoreStatus reports whether a store can be used.
@@ -118,6 +175,7 @@ type SecretStore struct {
 
 	// Spec describes the backend.
 	// +kubebuilder:validation:XValidation:rule="!has(self.conditions)",message="conditions are only allowed on a ClusterSecretStore"
+	// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || has(self.provider.vault)",message="dynamic grants are for Vault stores only"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?vault.?auth.?kubernetes.hasValue() || self.provider.vault.auth.kubernetes.?serviceAccountRef.hasValue()",message="a SecretStore cannot log in to Vault with the operator's own ServiceAccount token: set provider.vault.auth.kubernetes.serviceAccountRef to a ServiceAccount of this namespace"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?aws.hasValue() || self.provider.aws.?auth.hasValue()",message="a SecretStore cannot use the operator's own AWS credentials: set provider.aws.auth (secretRef or jwt with a ServiceAccount of this namespace)"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?azurekv.hasValue() || self.provider.azurekv.?authType.orValue('ServicePrincipal') != 'ManagedIdentity'",message="a SecretStore cannot use the managed identity of the operator's node or pod: use authType ServicePrincipal or WorkloadIdentity"
@@ -159,6 +217,7 @@ type ClusterSecretStore struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec describes the backend and who may use it.
+	// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || has(self.provider.vault)",message="dynamic grants are for Vault stores only"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?vault.?auth.?tokenSecretRef.hasValue() || self.provider.vault.auth.tokenSecretRef.?namespace.hasValue()",message="in a ClusterSecretStore, tokenSecretRef must name its namespace"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?aws.?auth.?secretRef.hasValue() || (self.provider.aws.auth.secretRef.accessKeyIDSecretRef.?namespace.hasValue() && self.provider.aws.auth.secretRef.secretAccessKeySecretRef.?namespace.hasValue())",message="in a ClusterSecretStore, AWS key references must name their namespace"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?azurekv.?authSecretRef.hasValue() || (self.provider.azurekv.authSecretRef.clientId.?namespace.hasValue() && (!self.provider.azurekv.authSecretRef.?clientSecret.hasValue() || self.provider.azurekv.authSecretRef.clientSecret.?namespace.hasValue()) && (!self.provider.azurekv.authSecretRef.?clientCertificate.hasValue() || self.provider.azurekv.authSecretRef.clientCertificate.?namespace.hasValue()))",message="in a ClusterSecretStore, Azure credential references must name their namespace"

@@ -98,6 +98,11 @@ spec:
 		"ExternalSecret with a dynamic certificate": esWithout(`  data:
   - secretKey: password
     remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: pki/issue/web, pki: {commonName: web.example.com, altNames: [api.example.com], ipSans: [10.0.0.1], ttl: 24h}}",
+		"Vault store granting dynamic paths": strings.Replace(validVaultStore, "  provider:",
+			"  dynamic: [{path: database/creds/app, methods: [Read]}, {path: pki/issue/*, methods: [Write]}, {path: aws/creds/**, methods: [Read, Write]}]\n  provider:", 1),
+		"ClusterSecretStore granting dynamic paths per namespace": strings.Replace(strings.Replace(clusterStoreWith(`vault: {server: "https://v:8200", auth: {appRole: {roleId: r, secretRef: {name: s, key: k, namespace: vaultferry-system}}}}`),
+			"spec:\n", "spec:\n  dynamic: [{path: database/creds/*, methods: [Read]}]\n", 1),
+			"  provider:", "  conditions: [{namespaces: [team-a], allowedDynamic: [{path: 'database/creds/{namespace}-app', methods: [Read]}]}]\n  provider:", 1),
 		"ExternalSecret with find and rewrite": withDataFrom(`[{find: {path: apps/, name: {regexp: "^apps/.*db"}, tags: {team: a}, maxKeys: 500, conversionStrategy: Default, decodingStrategy: Auto},
     rewrite: [{regexp: {source: "^apps/(.*)", target: "$1"}}, {transform: {template: "{{ .value | upper }}"}}]}, {extract: {key: apps/db}}]`),
 	} {
@@ -332,6 +337,112 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
   - secretKey: password
     remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: sys/leases/revoke-force, method: Write}",
 			"dynamic.path may not be under sys/",
+		},
+		"dynamic path climbing out with ..": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: secret/../sys/policy/pwn, method: Write}",
+			"dynamic.path may not have '.' or '..' segments",
+		},
+		"dynamic path with a . segment": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: ./sys/policy/pwn}",
+			"dynamic.path must be a canonical Vault path",
+		},
+		"dynamic path reaching auth/ with ..": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: x/../auth/token/lookup-self}",
+			"dynamic.path may not have '.' or '..' segments",
+		},
+		"dynamic path with a double slash": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: 'database//creds/app'}",
+			"dynamic.path must be a canonical Vault path",
+		},
+		"dynamic path with a leading slash": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: /database/creds/app}",
+			"dynamic.path must be a canonical Vault path",
+		},
+		"dynamic path with a trailing slash": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: database/creds/app/}",
+			"dynamic.path must be a canonical Vault path",
+		},
+		"dynamic path percent-encoded": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: secret/%2e%2e/sys/policy}",
+			"dynamic.path must be a canonical Vault path",
+		},
+		"dynamic path with a full-width solidus": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: \"secret\uff0f..\uff0fsys\"}",
+			"dynamic.path must be a canonical Vault path",
+		},
+		"dynamic path under a namespace's sys/": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: team/sys/policy/pwn}",
+			"dynamic.path may not be under sys/",
+		},
+		"dynamic path sys alone": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: sys}",
+			"dynamic.path may not be under sys/",
+		},
+		"dynamic path under identity/": {
+			esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: identity/entity/name/x}",
+			"dynamic.path may not be under sys/",
+		},
+		"store grant with a wildcard mount": {
+			strings.Replace(validVaultStore, "  provider:", "  dynamic: [{path: '*/creds/app', methods: [Read]}]\n  provider:", 1),
+			"a literal first segment",
+		},
+		"store grant under sys/": {
+			strings.Replace(validVaultStore, "  provider:", "  dynamic: [{path: sys/policy/*, methods: [Write]}]\n  provider:", 1),
+			"cannot be granted",
+		},
+		"store grant with ..": {
+			strings.Replace(validVaultStore, "  provider:", "  dynamic: [{path: database/../sys/x, methods: [Read]}]\n  provider:", 1),
+			"may not have '.' or '..' segments",
+		},
+		"store grant without methods": {
+			strings.Replace(validVaultStore, "  provider:", "  dynamic: [{path: database/creds/app, methods: []}]\n  provider:", 1),
+			"methods",
+		},
+		"store grant with an unknown method": {
+			strings.Replace(validVaultStore, "  provider:", "  dynamic: [{path: database/creds/app, methods: [Delete]}]\n  provider:", 1),
+			"Unsupported value: \"Delete\"",
+		},
+		"dynamic grants on an AWS store": {
+			strings.Replace(validClusterStore, "  conditions:", "  dynamic: [{path: database/creds/app, methods: [Read]}]\n  conditions:", 1),
+			"dynamic grants are for Vault stores only",
+		},
+		"Vault KV mount climbing out": {
+			storeWith(`vault: {server: "https://v:8200", path: "secret/../sys", auth: {tokenSecretRef: {name: t, key: k}}}`),
+			"path must be a Vault mount path",
+		},
+		"Vault KV mount on sys": {
+			storeWith(`vault: {server: "https://v:8200", path: sys, auth: {tokenSecretRef: {name: t, key: k}}}`),
+			"path may not be a system backend",
+		},
+		"Vault AppRole mount climbing out": {
+			storeWith(`vault: {server: "https://v:8200", auth: {appRole: {path: "../../sys/policy", roleId: r, secretRef: {name: s, key: k}}}}`),
+			"appRole.path must be a Vault mount path",
+		},
+		"Vault Kubernetes mount with a dot segment": {
+			storeWith(`vault: {server: "https://v:8200", auth: {kubernetes: {mountPath: "./kubernetes", role: r, serviceAccountRef: {name: a}}}}`),
+			"kubernetes.mountPath must be a Vault mount path",
 		},
 		"dynamic pki with parameters": {
 			esWithout(`  data:

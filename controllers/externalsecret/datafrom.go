@@ -14,8 +14,8 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/render"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
-	"github.com/vaultferry/vaultferry/controllers/internal/tenancy"
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 // defaultMaxKeys is find.maxKeys for ExternalSecrets stored without it.
@@ -32,7 +32,7 @@ func (s *resolvedStore) findRequest(find *vfv1alpha1.ExternalSecretFind, tenant 
 	}
 	if find.Path != nil {
 		req.Path = *find.Path
-		if !tenancy.CleanKey(strings.TrimSuffix(req.Path, "/")) {
+		if !paths.CleanKey(strings.TrimSuffix(req.Path, "/")) {
 			return req, requeue.New(requeue.Stall, vfv1alpha1.InvalidSpecReason,
 				fmt.Errorf("find.path %q is not a clean path: remove '..', '.', empty segments, '%%' escapes, backslashes and control characters", req.Path))
 		}
@@ -46,7 +46,7 @@ func (s *resolvedStore) findRequest(find *vfv1alpha1.ExternalSecretFind, tenant 
 	}
 	req.Descend = func(folder string) bool { return s.allowedKeys.MayContain(folder, s.provider.KeysFoldCase()) }
 	req.Keep = func(key string) bool {
-		if !tenancy.CleanKey(key) || (name != nil && !name.MatchString(key)) {
+		if !paths.CleanKey(key) || (name != nil && !name.MatchString(key)) {
 			return false
 		}
 		ref, err := s.provider.NormalizeRef(providers.Ref{Key: key})

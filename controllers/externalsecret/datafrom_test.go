@@ -78,11 +78,11 @@ func TestRenameKeys(t *testing.T) {
 // never kept, and folders no allowed key can be in are never listed.
 func TestFindRequestKeepsOnlyWhatTheNamespaceMayRead(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
-	policy, _, err := tenancy.Admit([]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}, AllowedKeys: []string{"tenants/{namespace}/**"}}}, ns)
+	admission, _, err := tenancy.Admit(&vfv1alpha1.SecretStoreSpec{Conditions: []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}, AllowedKeys: []string{"tenants/{namespace}/**"}}}}, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &resolvedStore{store: &vfv1alpha1.ClusterSecretStore{}, provider: fake.New(), allowedKeys: policy}
+	store := &resolvedStore{store: &vfv1alpha1.ClusterSecretStore{}, provider: fake.New(), allowedKeys: admission.Keys}
 	path := "tenants/"
 	req, err := store.findRequest(&vfv1alpha1.ExternalSecretFind{Path: &path, Name: &vfv1alpha1.FindName{RegExp: "db|api"}}, "team-a")
 	if err != nil {

@@ -2,6 +2,7 @@ package externalsecret
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"maps"
@@ -21,6 +22,7 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 // Dynamic sources: one lease is one version. The lease's id and terms live
@@ -34,6 +36,9 @@ type leaseTerms struct {
 	renewed   time.Time
 	ttl       time.Duration
 	renewable bool
+	// binding is the keyed hash binding id to the ExternalSecret that
+	// issued it (see leaseBinding).
+	binding string
 }
 
 func leaseOf(s *corev1.Secret) (leaseTerms, bool) {
@@ -45,7 +50,34 @@ func leaseOf(s *corev1.Secret) (leaseTerms, bool) {
 	renewed, _ := time.Parse(time.RFC3339, a[vfv1alpha1.LeaseRenewedAnnotation])
 	secs, _ := strconv.Atoi(a[vfv1alpha1.LeaseTTLAnnotation])
 	return leaseTerms{id: a[vfv1alpha1.LeaseIDAnnotation], expires: expires, renewed: renewed, ttl: time.Duration(secs) * time.Second,
-		renewable: a[vfv1alpha1.LeaseRenewableAnnotation] == "true"}, true
+		renewable: a[vfv1alpha1.LeaseRenewableAnnotation] == "true", binding: a[vfv1alpha1.LeaseBindingAnnotation]}, true
+}
+
+// leaseBinding binds a lease id to the ExternalSecret that issued it, keyed
+// by the operator's key. Annotations of an immutable Secret stay editable by
+// anyone who may edit Secrets in the namespace: without the binding, a
+// tenant could write another lease id there and have the operator renew or
+// revoke it with the store's token.
+func leaseBinding(key []byte, es *vfv1alpha1.ExternalSecret, leaseID string) string {
+	return keyedHash(namespaceKey(key, es.Namespace), struct {
+		Purpose        string `json:"purpose"`
+		ExternalSecret string `json:"externalSecret"`
+		LeaseID        string `json:"leaseId"`
+	}{"lease-binding", es.Name, leaseID})
+}
+
+// ownLease reads a version's lease and reports whether the operator may act
+// on it: its id is bound to es (or it has no id: a certificate) and was
+// issued from a canonical path.
+func (r *Reconciler) ownLease(es *vfv1alpha1.ExternalSecret, s *corev1.Secret) (leaseTerms, bool) {
+	terms, ok := leaseOf(s)
+	if !ok || terms.id == "" {
+		return terms, ok
+	}
+	if _, canonical := paths.LeasePath(terms.id); !canonical || !hmac.Equal([]byte(terms.binding), []byte(leaseBinding(r.HashKey, es, terms.id))) {
+		return leaseTerms{}, false
+	}
+	return terms, true
 }
 
 // annotate records a lease on a version.
@@ -60,6 +92,9 @@ func (l leaseTerms) annotate(s *corev1.Secret) {
 	s.Annotations[vfv1alpha1.LeaseRenewedAnnotation] = l.renewed.UTC().Format(time.RFC3339)
 	s.Annotations[vfv1alpha1.LeaseTTLAnnotation] = strconv.Itoa(int(l.ttl.Seconds()))
 	s.Annotations[vfv1alpha1.LeaseRenewableAnnotation] = strconv.FormatBool(l.renewable)
+	if l.binding != "" {
+		s.Annotations[vfv1alpha1.LeaseBindingAnnotation] = l.binding
+	}
 }
 
 // renewAt is when a lease is renewed: a share of its TTL after its last
@@ -94,7 +129,7 @@ func (l leaseTerms) ending(now time.Time, before *metav1.Duration) bool {
 
 // issueRequest is the request a dynamic source makes.
 func issueRequest(d *vfv1alpha1.DynamicSource, tenant string) providers.IssueRequest {
-	req := providers.IssueRequest{Path: strings.Trim(d.Path, "/"), Write: d.Method == "Write", Tenant: tenant}
+	req := providers.IssueRequest{Path: d.Path, Write: dynamicMethod(d) == vfv1alpha1.DynamicWrite, Tenant: tenant}
 	if len(d.Parameters) > 0 {
 		req.Parameters = map[string]any{}
 		for k, v := range d.Parameters {
@@ -115,6 +150,15 @@ func issueRequest(d *vfv1alpha1.DynamicSource, tenant string) providers.IssueReq
 		}
 	}
 	return req
+}
+
+// dynamicMethod is how d asks for credentials: a PKI certificate is
+// always a write (its request is the parameters).
+func dynamicMethod(d *vfv1alpha1.DynamicSource) vfv1alpha1.DynamicMethod {
+	if d.PKI != nil || d.Method == string(vfv1alpha1.DynamicWrite) {
+		return vfv1alpha1.DynamicWrite
+	}
+	return vfv1alpha1.DynamicRead
 }
 
 // dynamicData shapes issued credentials into Secret data: a certificate
@@ -149,7 +193,7 @@ func (r *Reconciler) syncDynamic(ctx context.Context, es *vfv1alpha1.ExternalSec
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := store.checkKeyAllowed(strings.Trim(d.Path, "/")); err != nil {
+	if err := store.checkDynamicAllowed(d.Path, dynamicMethod(d)); err != nil {
 		return ctrl.Result{}, err
 	}
 	leaser, err := r.leaser(ctx, store, es)
@@ -161,7 +205,7 @@ func (r *Reconciler) syncDynamic(ctx context.Context, es *vfv1alpha1.ExternalSec
 	forced := es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync
 	terms, hasLease := leaseTerms{}, false
 	if current != nil {
-		terms, hasLease = leaseOf(current)
+		terms, hasLease = r.ownLease(es, current)
 	}
 	if current == nil || !hasLease || forced || es.Generation != es.Status.ObservedGeneration || terms.ending(now, d.ReissueBefore) {
 		run.synced = true
@@ -173,7 +217,7 @@ func (r *Reconciler) syncDynamic(ctx context.Context, es *vfv1alpha1.ExternalSec
 			es.Status.RolloutRevision = min(es.Status.RolloutRevision, es.Status.Revision-1)
 		}
 	}
-	next, err := r.renewLeases(ctx, es, leaser, owned)
+	next, err := r.renewLeases(ctx, es, store, leaser, owned)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -216,7 +260,11 @@ func (r *Reconciler) issue(ctx context.Context, es *vfv1alpha1.ExternalSecret, s
 	if err != nil {
 		return nil, err
 	}
-	leaseTerms{id: lease.ID, expires: lease.ExpiresAt, renewed: r.now(), ttl: lease.TTL, renewable: lease.Renewable}.annotate(want)
+	terms := leaseTerms{id: lease.ID, expires: lease.ExpiresAt, renewed: r.now(), ttl: lease.TTL, renewable: lease.Renewable}
+	if lease.ID != "" {
+		terms.binding = leaseBinding(r.HashKey, es, lease.ID)
+	}
+	terms.annotate(want)
 	current, err := r.apply(ctx, es, want, owned)
 	if err != nil {
 		return nil, err
@@ -230,8 +278,9 @@ func (r *Reconciler) issue(ctx context.Context, es *vfv1alpha1.ExternalSecret, s
 // renewLeases renews the lease of every version that still has one and is
 // due, and returns when the next renewal or reissue is due. A lease that
 // can no longer be renewed is left to run out (the current one is reissued
-// before that; a superseded one goes when nothing uses it).
-func (r *Reconciler) renewLeases(ctx context.Context, es *vfv1alpha1.ExternalSecret, leaser providers.Leaser, owned []corev1.Secret) (time.Time, error) {
+// before that; a superseded one goes when nothing uses it), and so is one
+// whose path the store no longer grants to the namespace.
+func (r *Reconciler) renewLeases(ctx context.Context, es *vfv1alpha1.ExternalSecret, store *resolvedStore, leaser providers.Leaser, owned []corev1.Secret) (time.Time, error) {
 	now := r.now()
 	var next time.Time
 	soonest := func(t time.Time) {
@@ -241,7 +290,7 @@ func (r *Reconciler) renewLeases(ctx context.Context, es *vfv1alpha1.ExternalSec
 	}
 	for i := range owned {
 		s := &owned[i]
-		terms, ok := leaseOf(s)
+		terms, ok := r.ownLease(es, s)
 		if !ok {
 			continue
 		}
@@ -252,7 +301,7 @@ func (r *Reconciler) renewLeases(ctx context.Context, es *vfv1alpha1.ExternalSec
 				soonest(terms.reissueAt(es.Spec.Dynamic.ReissueBefore))
 			}
 		}
-		if terms.id == "" || !terms.renewable || !now.Before(terms.expires) {
+		if terms.id == "" || !terms.renewable || !now.Before(terms.expires) || !store.mayUseLease(terms.id) {
 			continue
 		}
 		at := terms.renewAt(es.Spec.Dynamic.RenewAfterPercent, s.Name+terms.renewed.String())
@@ -291,13 +340,19 @@ func (r *Reconciler) renewLeases(ctx context.Context, es *vfv1alpha1.ExternalSec
 // revokeLease ends the lease of a version about to be deleted; a version
 // whose lease cannot be revoked now is kept and tried again.
 func (r *Reconciler) revokeLease(ctx context.Context, es *vfv1alpha1.ExternalSecret, version *corev1.Secret) error {
-	terms, ok := leaseOf(version)
+	terms, ok := r.ownLease(es, version)
 	if !ok || terms.id == "" || !r.now().Before(terms.expires) {
-		return nil // no lease, or it ended on its own
+		return nil // no lease of es's, or it ended on its own
 	}
 	store, err := r.resolveStore(ctx, es)
 	if err != nil {
 		return err
+	}
+	if !store.mayUseLease(terms.id) {
+		r.Events.Eventf(es, version, corev1.EventTypeWarning, vfv1alpha1.ForbiddenReason, "Revoke",
+			"The lease of version %s was not revoked: %s %q no longer grants its path to this namespace; it ends on its own at %s",
+			version.Name, store.store.GetKind(), store.store.GetName(), terms.expires.UTC().Format(time.RFC3339))
+		return nil
 	}
 	leaser, err := r.leaser(ctx, store, es)
 	if err != nil {
@@ -349,7 +404,7 @@ func (r *Reconciler) recordLeases(es *vfv1alpha1.ExternalSecret, owned []corev1.
 	current, earliest := 0, time.Time{}
 	var held []string
 	for i := range owned {
-		terms, ok := leaseOf(&owned[i])
+		terms, ok := r.ownLease(es, &owned[i])
 		if !ok || !now.Before(terms.expires) || !slices.ContainsFunc(es.Status.Versions, func(v vfv1alpha1.SecretVersion) bool { return v.Name == owned[i].Name }) {
 			continue
 		}

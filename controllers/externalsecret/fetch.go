@@ -13,8 +13,8 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
-	"github.com/vaultferry/vaultferry/controllers/internal/tenancy"
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 // pendingFetch is data fetched for an ExternalSecret whose sync then failed
@@ -199,7 +199,7 @@ func (f *fetched) record(key string, s providers.Secret) {
 // checkRef applies the backend's naming rules and the tenancy rules to a
 // remote reference, before any I/O, and returns it as the backend reads it.
 func (s *resolvedStore) checkRef(remote vfv1alpha1.RemoteRef) (providers.Ref, error) {
-	if !tenancy.CleanKey(remote.Key) {
+	if !paths.CleanKey(remote.Key) {
 		if !s.allowedKeys.AllowsAll() {
 			return providers.Ref{}, s.checkKeyAllowed(remote.Key)
 		}

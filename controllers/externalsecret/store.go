@@ -14,14 +14,20 @@ import (
 	"github.com/vaultferry/vaultferry/controllers/internal/requeue"
 	"github.com/vaultferry/vaultferry/controllers/internal/tenancy"
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
-// resolvedStore is a Ready store, its provider and, for a
-// ClusterSecretStore, the remote keys the ExternalSecret's namespace may read.
+// resolvedStore is a Ready store, its provider and what the
+// ExternalSecret's namespace may do through it: read the remote keys of
+// allowedKeys (all, for a SecretStore), issue credentials where dynamic
+// grants it.
 type resolvedStore struct {
 	store       vfv1alpha1.GenericStore
 	provider    providers.Provider
 	allowedKeys tenancy.KeyPolicy
+	dynamic     tenancy.DynamicPolicy
+	// tenant is the namespace of the ExternalSecret.
+	tenant string
 }
 
 // resolveStore loads the store es names, checks it is Ready and, for a
@@ -45,13 +51,14 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 	if err != nil {
 		return nil, requeue.New(requeue.Wait, vfv1alpha1.StoreNotReadyReason, fmt.Errorf("%s %q: %w", store.GetKind(), ref.Name, err))
 	}
-	resolved := &resolvedStore{store: store, provider: provider}
+	admission := tenancy.ForSecretStore(store.GetSpec())
 	if store.GetKind() == vfv1alpha1.ClusterSecretStoreKind {
 		ns := &corev1.Namespace{}
 		if err := r.Get(ctx, client.ObjectKey{Name: es.Namespace}, ns); err != nil {
 			return nil, fmt.Errorf("reading namespace %q: %w", es.Namespace, err)
 		}
-		allowed, ok, err := tenancy.Admit(store.GetSpec().Conditions, ns)
+		var ok bool
+		admission, ok, err = tenancy.Admit(store.GetSpec(), ns)
 		if err != nil {
 			return nil, requeue.New(requeue.Wait, vfv1alpha1.InvalidProviderConfigReason,
 				fmt.Errorf("ClusterSecretStore %q has invalid conditions: %w", ref.Name, err))
@@ -60,8 +67,8 @@ func (r *Reconciler) resolveStore(ctx context.Context, es *vfv1alpha1.ExternalSe
 			return nil, requeue.New(requeue.Wait, vfv1alpha1.ForbiddenReason,
 				fmt.Errorf("ClusterSecretStore %q does not admit namespace %q: ask the platform team to add it to the store's conditions", ref.Name, es.Namespace))
 		}
-		resolved.allowedKeys = allowed
 	}
+	resolved := &resolvedStore{store: store, provider: provider, allowedKeys: admission.Keys, dynamic: admission.Dynamic, tenant: es.Namespace}
 
 	// A store keeps serving with its last good validation while an edit of
 	// its spec is being validated: only a validation that fails stops it.
@@ -118,9 +125,33 @@ func (s *resolvedStore) checkKeyAllowed(key string) error {
 		return nil
 	}
 	why := "is outside the keys"
-	if !tenancy.CleanKey(key) {
+	if !paths.CleanKey(key) {
 		why = "is not a clean path (no '..', '.', '//', '%' escapes, backslashes or control characters), as required for the keys"
 	}
 	return requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
 		fmt.Errorf("remote key %q %s ClusterSecretStore %q allows this namespace", key, why, s.store.GetName()))
+}
+
+// checkDynamicAllowed refuses a dynamic source whose path is not canonical
+// or that the store does not grant, with this method, to the namespace.
+func (s *resolvedStore) checkDynamicAllowed(path string, method vfv1alpha1.DynamicMethod) error {
+	if err := paths.CheckDynamic(path); err != nil {
+		return requeue.New(requeue.Stall, vfv1alpha1.InvalidSpecReason,
+			fmt.Errorf("dynamic.path %q: %w: write it as Vault reads it, for example database/creds/app", path, err))
+	}
+	if s.dynamic.Allows(path, method) {
+		return nil
+	}
+	return requeue.New(requeue.Stall, vfv1alpha1.ForbiddenReason,
+		fmt.Errorf("%s %q does not grant issuing from %q with method %s to namespace %q: %s; ask the platform team to grant it",
+			s.store.GetKind(), s.store.GetName(), path, method, s.tenant, s.dynamic.Grants()))
+}
+
+// mayUseLease reports whether the lease id, issued by the operator for this
+// ExternalSecret, may be renewed or revoked through the store: it names a
+// canonical path the store still grants to the namespace. Vault's lease ids
+// are "<path>/<id>", so this is the path check of the bytes sent.
+func (s *resolvedStore) mayUseLease(leaseID string) bool {
+	path, ok := paths.LeasePath(leaseID)
+	return ok && s.dynamic.AllowsAnyMethod(path)
 }

@@ -236,6 +236,9 @@ func classify(err error, what string) error {
 	if providers.Classify(err) != providers.ClassOther {
 		return err // already classified, e.g. a credential Secret that is missing
 	}
+	if errors.Is(err, errOutOfScope) {
+		return scopeError(err)
+	}
 	status := statusOf(err)
 	var respErr *vaultapi.ResponseError
 	sealed := errors.As(err, &respErr) && strings.Contains(strings.Join(respErr.Errors, " "), "sealed")

@@ -4,18 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 // Issue reads (database/creds/<role>) or writes (pki/issue/<role>) a path
 // that issues credentials. Errors name the path, never the credentials.
 func (c *client) Issue(ctx context.Context, req providers.IssueRequest) (providers.Lease, error) {
-	path := strings.Trim(req.Path, "/")
+	// Sent exactly as given: cleaning would change what a path names.
+	path := req.Path
+	if err := paths.CheckDynamic(path); err != nil {
+		return providers.Lease{}, providers.Errorf(providers.ErrInvalid, "vault: issuing from %q: %v", path, err)
+	}
 	s, err := c.do(ctx, fmt.Sprintf("issuing from %q", path), func() (*vaultapi.Secret, error) {
 		if req.Write {
 			return c.api.Logical().WriteWithContext(ctx, path, req.Parameters)

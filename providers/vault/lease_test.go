@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
 	"github.com/vaultferry/vaultferry/providers/vault"
 	"github.com/vaultferry/vaultferry/test/postgres"
@@ -18,6 +19,10 @@ import (
 func leaser(t *testing.T, v *vaultdev.Server) providers.Leaser {
 	t.Helper()
 	store, kube, ns := tokenStore(v.Addr, vaultdev.RootToken)
+	store.GetSpec().Dynamic = []vfv1alpha1.DynamicGrant{
+		{Path: "database/creds/*", Methods: []vfv1alpha1.DynamicMethod{vfv1alpha1.DynamicRead}},
+		{Path: "pki/issue/*", Methods: []vfv1alpha1.DynamicMethod{vfv1alpha1.DynamicWrite}},
+	}
 	c, err := vault.New().NewClient(context.Background(), store, kube, ns)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/providers"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 // DefaultOwnTokenFile is the operator pod's own ServiceAccount token, used
@@ -89,6 +90,9 @@ func (*Provider) NormalizeRef(ref providers.Ref) (providers.Ref, error) {
 	if ref.Key == "" {
 		return ref, providers.Errorf(providers.ErrInvalid, "vault: the key is empty")
 	}
+	if !paths.CleanKey(ref.Key) {
+		return ref, providers.Errorf(providers.ErrInvalid, "vault: key %q is not a clean path ('..', '.', empty segments, escapes, control or invisible characters)", ref.Key)
+	}
 	if ref.Version != "" && !versionPattern.MatchString(ref.Version) {
 		return ref, providers.Errorf(providers.ErrInvalid, "vault: version %q is not a KV version number", ref.Version)
 	}
@@ -112,7 +116,9 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 	if err != nil {
 		return nil, err
 	}
-	api, err := vaultapi.NewClient(newConfig(spec.Server, transport))
+	// Every request leaves through the store's guard: whatever a check
+	// before it saw, Vault is asked only for what the store declares.
+	api, err := vaultapi.NewClient(newConfig(spec.Server, guard{base: transport, scope: scopeOf(spec, store.GetSpec().Dynamic)}))
 	if err != nil {
 		return nil, providers.Errorf(providers.ErrInvalid, "vault: %v", err)
 	}
@@ -134,7 +140,7 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 // newConfig is Vault's default client configuration without
 // ReadEnvironment: the operator's VAULT_* variables (a client certificate, an
 // agent address, skip-verify) are the operator's, never a store's.
-func newConfig(server string, transport *http.Transport) *vaultapi.Config {
+func newConfig(server string, transport http.RoundTripper) *vaultapi.Config {
 	return &vaultapi.Config{
 		Address: server,
 		HttpClient: &http.Client{
@@ -147,6 +153,7 @@ func newConfig(server string, transport *http.Transport) *vaultapi.Config {
 		MaxRetryWait: 1500 * time.Millisecond,
 		MaxRetries:   1,
 		Backoff:      retryablehttp.RateLimitLinearJitterBackoff,
+		CheckRetry:   checkRetry,
 	}
 }
 

@@ -225,7 +225,8 @@ func (s *Server) AppRole(t testing.TB, role string, config map[string]any) (role
 type auditEntry struct {
 	Type    string `json:"type"`
 	Request struct {
-		Path string `json:"path"`
+		Path      string `json:"path"`
+		Operation string `json:"operation"`
 	} `json:"request"`
 	Auth *struct {
 		ClientToken string `json:"client_token"`
@@ -236,18 +237,52 @@ type auditEntry struct {
 // countAudit counts the audit log entries that match.
 func (s *Server) countAudit(t testing.TB, match func(auditEntry) bool) int {
 	t.Helper()
-	b, err := os.ReadFile(s.audit)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		var entry auditEntry
-		if json.Unmarshal([]byte(line), &entry) == nil && match(entry) {
+	for _, entry := range s.auditEntries(t, 0) {
+		if match(entry) {
 			n++
 		}
 	}
 	return n
+}
+
+// auditEntries are the audit log's entries from the from-th on.
+func (s *Server) auditEntries(t testing.TB, from int) []auditEntry {
+	t.Helper()
+	b, err := os.ReadFile(s.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []auditEntry
+	for _, line := range strings.Split(string(b), "\n") {
+		var entry auditEntry
+		if json.Unmarshal([]byte(line), &entry) == nil {
+			entries = append(entries, entry)
+		}
+	}
+	return entries[min(from, len(entries)):]
+}
+
+// AuditMark is a position in the audit log, for RequestsSince.
+func (s *Server) AuditMark(t testing.TB) int {
+	t.Helper()
+	return len(s.auditEntries(t, 0))
+}
+
+// Request is one request as Vault's audit log recorded it: the path Vault
+// routed (after its own parsing) and the operation.
+type Request struct{ Operation, Path string }
+
+// RequestsSince lists the requests Vault received after mark.
+func (s *Server) RequestsSince(t testing.TB, mark int) []Request {
+	t.Helper()
+	var out []Request
+	for _, e := range s.auditEntries(t, mark) {
+		if e.Type == "request" {
+			out = append(out, Request{Operation: e.Request.Operation, Path: e.Request.Path})
+		}
+	}
+	return out
 }
 
 // Logins counts successful login requests Vault's audit log recorded for an auth mount path.

@@ -1,7 +1,9 @@
 // Package tenancy is the operator's tenant isolation policy, kept apart so it
 // can be read and tested as one piece: which namespaces a ClusterSecretStore
-// admits, which remote keys an admitted namespace may read (allowedKeys), and
-// which keys are clean enough to be compared at all. No I/O.
+// admits, which remote keys an admitted namespace may read (allowedKeys) and
+// where it may issue credentials (dynamic grants). What a clean key or a
+// canonical path is lives in providers/paths, shared with the providers'
+// own last checks. No I/O.
 package tenancy
 
 import (
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 // NamespacePlaceholder in an allowedKeys pattern stands for the namespace
@@ -30,20 +33,21 @@ type KeyPolicy struct {
 // AllowsAll reports whether every key is allowed.
 func (p KeyPolicy) AllowsAll() bool { return p.patterns == nil }
 
-// Allows reports whether key matches one of the patterns. foldCase is the
-// backend's own comparison of names: true only for backends that compare
-// names without regard to case (Azure Key Vault); Vault and AWS do not, and
-// "TENANTS/A/db" is a different secret than "tenants/a/db" there. The key
-// must also be clean (see CleanKey).
+// Allows reports whether key is clean (see paths.CleanKey: with or without
+// patterns, an unclean key is never allowed) and matches one of the
+// patterns. foldCase is the backend's own comparison of names: true only
+// for backends that compare names without regard to case (Azure Key Vault);
+// Vault and AWS do not, and "TENANTS/A/db" is a different secret than
+// "tenants/a/db" there.
 func (p KeyPolicy) Allows(key string, foldCase bool) bool {
+	if !paths.CleanKey(key) {
+		return false
+	}
 	if p.AllowsAll() {
 		return true
 	}
-	if !CleanKey(key) {
-		return false
-	}
 	for _, pattern := range p.patterns {
-		if keyGlob(pattern, foldCase).MatchString(key) {
+		if paths.Glob(pattern, foldCase).MatchString(key) {
 			return true
 		}
 	}
@@ -75,19 +79,36 @@ func (p KeyPolicy) MayContain(folder string, foldCase bool) bool {
 	return false
 }
 
-// Admit decides whether a ClusterSecretStore's conditions admit namespace ns
-// and returns the keys it may read. No conditions admit every namespace. An
-// admitting condition without allowedKeys allows every key.
-func Admit(conditions []vfv1alpha1.ClusterSecretStoreCondition, ns *corev1.Namespace) (keys KeyPolicy, admitted bool, err error) {
-	if len(conditions) == 0 {
-		return KeyPolicy{}, true, nil
+// Admission is what a store lets an admitted namespace do: read the keys
+// of Keys, and issue credentials where Dynamic grants it.
+type Admission struct {
+	Keys    KeyPolicy
+	Dynamic DynamicPolicy
+}
+
+// ForSecretStore is the admission of a namespaced store's own namespace:
+// every key (its own credentials decide), and the dynamic paths the store
+// grants.
+func ForSecretStore(spec *vfv1alpha1.SecretStoreSpec) Admission {
+	return Admission{Dynamic: DynamicPolicy{store: spec.Dynamic}}
+}
+
+// Admit decides whether a ClusterSecretStore admits namespace ns and
+// returns what it may do there. No conditions admit every namespace. An
+// admitting condition without allowedKeys allows every key; dynamic
+// credentials need both the store's spec.dynamic and an admitting
+// condition's allowedDynamic.
+func Admit(spec *vfv1alpha1.SecretStoreSpec, ns *corev1.Namespace) (Admission, bool, error) {
+	admission := Admission{Dynamic: DynamicPolicy{store: spec.Dynamic, scoped: true}}
+	if len(spec.Conditions) == 0 {
+		return admission, true, nil
 	}
-	anyKey := false
+	admitted, anyKey := false, false
 	var patterns []string
-	for _, c := range conditions {
+	for _, c := range spec.Conditions {
 		matched, err := conditionMatches(c, ns)
 		if err != nil {
-			return KeyPolicy{}, false, err
+			return Admission{}, false, err
 		}
 		if !matched {
 			continue
@@ -99,11 +120,18 @@ func Admit(conditions []vfv1alpha1.ClusterSecretStoreCondition, ns *corev1.Names
 		for _, pattern := range c.AllowedKeys {
 			patterns = append(patterns, strings.ReplaceAll(pattern, NamespacePlaceholder, ns.Name))
 		}
+		for _, g := range c.AllowedDynamic {
+			g.Path = strings.ReplaceAll(g.Path, NamespacePlaceholder, ns.Name)
+			admission.Dynamic.namespace = append(admission.Dynamic.namespace, g)
+		}
 	}
-	if anyKey || !admitted {
-		return KeyPolicy{}, admitted, nil
+	if !admitted {
+		return Admission{}, false, nil
 	}
-	return KeyPolicy{patterns: patterns}, true, nil
+	if !anyKey {
+		admission.Keys = KeyPolicy{patterns: patterns}
+	}
+	return admission, true, nil
 }
 
 func conditionMatches(c vfv1alpha1.ClusterSecretStoreCondition, ns *corev1.Namespace) (bool, error) {
@@ -131,51 +159,4 @@ func conditionMatches(c vfv1alpha1.ClusterSecretStoreCondition, ns *corev1.Names
 		}
 	}
 	return false, nil
-}
-
-// keyGlob compiles an allowedKeys pattern: ** matches across path segments,
-// * within one, ? one character of one; everything else is literal, and
-// compared without regard to case only when foldCase.
-func keyGlob(pattern string, foldCase bool) *regexp.Regexp {
-	var b strings.Builder
-	if foldCase {
-		b.WriteString("(?i)")
-	}
-	b.WriteString("^")
-	for i := 0; i < len(pattern); i++ {
-		switch {
-		case strings.HasPrefix(pattern[i:], "**"):
-			b.WriteString("(?s:.*)")
-			i++
-		case pattern[i] == '*':
-			b.WriteString("[^/]*")
-		case pattern[i] == '?':
-			b.WriteString("[^/]")
-		default:
-			b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
-		}
-	}
-	b.WriteString("$")
-	return regexp.MustCompile(b.String())
-}
-
-// CleanKey accepts only keys that every backend reads as written: no
-// percent-escapes, backslashes, control characters, empty, "." or ".."
-// segments. Anything else could name a different secret than the one an
-// allowedKeys pattern saw (Vault's client cleans "a/../b" to "b").
-func CleanKey(key string) bool {
-	if key == "" || strings.ContainsAny(key, "%\\") {
-		return false
-	}
-	for _, r := range key {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	for _, seg := range strings.Split(strings.TrimPrefix(key, "/"), "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-	}
-	return true
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
 func TestAdmit(t *testing.T) {
@@ -42,7 +43,8 @@ func TestAdmit(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			keys, ok, err := Admit(tc.conditions, ns)
+			admission, ok, err := Admit(&vfv1alpha1.SecretStoreSpec{Conditions: tc.conditions}, ns)
+			keys := admission.Keys
 			if err != nil || ok != tc.admitted {
 				t.Fatalf("admitted = %v, %v; want %v", ok, err, tc.admitted)
 			}
@@ -76,13 +78,14 @@ func FuzzAllowedKeys(f *testing.F) {
 			return
 		}
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
-		keys, _, err := Admit([]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}, AllowedKeys: []string{pattern}}}, ns)
+		admission, _, err := Admit(&vfv1alpha1.SecretStoreSpec{Conditions: []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}, AllowedKeys: []string{pattern}}}}, ns)
+		keys := admission.Keys
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := keys.Allows(key, foldCase)
 		filled := []rune(replaceNamespace(pattern, "team-a"))
-		want := CleanKey(key) && globMatch(filled, []rune(key), foldCase)
+		want := paths.CleanKey(key) && globMatch(filled, []rune(key), foldCase)
 		if got != want {
 			t.Fatalf("pattern %q, key %q, foldCase %v: allowed = %v, want %v", pattern, key, foldCase, got, want)
 		}
@@ -153,8 +156,8 @@ func sameRune(a, b rune, foldCase bool) bool {
 // every key below a folder it keeps or prunes is checked against Allows.
 func TestMayContain(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
-	policy, _, err := Admit([]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"},
-		AllowedKeys: []string{"tenants/{namespace}/**", "shared/*/public", "apps/team-a-?/db"}}}, ns)
+	admission, _, err := Admit(&vfv1alpha1.SecretStoreSpec{Conditions: []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"},
+		AllowedKeys: []string{"tenants/{namespace}/**", "shared/*/public", "apps/team-a-?/db"}}}}, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,14 +181,80 @@ func TestMayContain(t *testing.T) {
 		{"other", false, false, ""},
 	}
 	for _, tc := range cases {
-		if got := policy.MayContain(tc.folder, tc.foldCase); got != tc.may {
+		if got := admission.Keys.MayContain(tc.folder, tc.foldCase); got != tc.may {
 			t.Errorf("MayContain(%q, fold=%v) = %v, want %v", tc.folder, tc.foldCase, got, tc.may)
 		}
-		if tc.may && !policy.Allows(tc.below, tc.foldCase) {
+		if tc.may && !admission.Keys.Allows(tc.below, tc.foldCase) {
 			t.Errorf("the case for %q is wrong: %q is not allowed", tc.folder, tc.below)
 		}
 	}
 	if !(KeyPolicy{}).MayContain("anything", false) {
 		t.Error("a policy allowing every key pruned a folder")
 	}
+}
+
+// Issuing credentials is granted per verb and never by omission: a store
+// without spec.dynamic issues nothing; through a ClusterSecretStore the
+// namespace's conditions must grant the path too ({namespace} filled in);
+// Write is never implied by Read; allowedKeys do not grant dynamic paths.
+func TestDynamicPolicy(t *testing.T) {
+	read, write := vfv1alpha1.DynamicRead, vfv1alpha1.DynamicWrite
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	storeGrants := []vfv1alpha1.DynamicGrant{
+		{Path: "database/creds/*", Methods: []vfv1alpha1.DynamicMethod{read}},
+		{Path: "pki/issue/*", Methods: []vfv1alpha1.DynamicMethod{write}},
+	}
+	perNamespace := []vfv1alpha1.ClusterSecretStoreCondition{
+		{Namespaces: []string{"team-a"}, AllowedKeys: []string{"**"},
+			AllowedDynamic: []vfv1alpha1.DynamicGrant{{Path: "database/creds/{namespace}-*", Methods: []vfv1alpha1.DynamicMethod{read, write}}}},
+		{Namespaces: []string{"team-b"}, AllowedDynamic: []vfv1alpha1.DynamicGrant{{Path: "pki/issue/*", Methods: []vfv1alpha1.DynamicMethod{write}}}},
+	}
+	type use struct {
+		path   string
+		method vfv1alpha1.DynamicMethod
+	}
+	cases := map[string]struct {
+		policy  DynamicPolicy
+		allowed []use
+		denied  []use
+	}{
+		"a SecretStore without grants issues nothing": {ForSecretStore(&vfv1alpha1.SecretStoreSpec{}).Dynamic, nil,
+			[]use{{"database/creds/app", read}, {"secret/data/x", write}}},
+		"a SecretStore issues what it grants, with the granted method": {ForSecretStore(&vfv1alpha1.SecretStoreSpec{Dynamic: storeGrants}).Dynamic,
+			[]use{{"database/creds/app", read}, {"pki/issue/web", write}},
+			[]use{{"database/creds/app", write}, {"pki/issue/web", read}, {"kv1/tenants/team-b/db", write},
+				{"database/creds/../../sys/policy/x", read}, {"sys/policy/x", write}}},
+		"a ClusterSecretStore without conditions issues nothing to anyone": {admitted(t, &vfv1alpha1.SecretStoreSpec{Dynamic: storeGrants}, ns).Dynamic, nil,
+			[]use{{"database/creds/app", read}, {"pki/issue/web", write}}},
+		"a ClusterSecretStore issues what both the store and the namespace's condition grant": {
+			admitted(t, &vfv1alpha1.SecretStoreSpec{Dynamic: storeGrants, Conditions: perNamespace}, ns).Dynamic,
+			[]use{{"database/creds/team-a-ro", read}},
+			[]use{{"database/creds/team-a-ro", write}, {"database/creds/team-b-ro", read}, {"database/creds/app", read}, {"pki/issue/web", write}}},
+		"conditions cannot grant what the store does not": {
+			admitted(t, &vfv1alpha1.SecretStoreSpec{Conditions: perNamespace}, ns).Dynamic, nil,
+			[]use{{"database/creds/team-a-ro", read}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			for _, u := range tc.allowed {
+				if !tc.policy.Allows(u.path, u.method) {
+					t.Errorf("%s %q refused", u.method, u.path)
+				}
+			}
+			for _, u := range tc.denied {
+				if tc.policy.Allows(u.path, u.method) {
+					t.Errorf("%s %q allowed", u.method, u.path)
+				}
+			}
+		})
+	}
+}
+
+func admitted(t *testing.T, spec *vfv1alpha1.SecretStoreSpec, ns *corev1.Namespace) Admission {
+	t.Helper()
+	admission, ok, err := Admit(spec, ns)
+	if err != nil || !ok {
+		t.Fatalf("not admitted: %v", err)
+	}
+	return admission
 }
