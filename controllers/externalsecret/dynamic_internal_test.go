@@ -66,3 +66,46 @@ func TestLeaseTiming(t *testing.T) {
 		t.Errorf("tls data: %v", data)
 	}
 }
+
+// Annotations of an immutable Secret stay editable by whoever may edit
+// Secrets in the namespace. A lease id the operator did not record for this
+// ExternalSecret (another one's, another namespace's, a path written in)
+// is never renewed or revoked: the binding does not match.
+func TestOnlyBoundLeasesAreActedOn(t *testing.T) {
+	r := &Reconciler{HashKey: []byte("operator-key")}
+	es := &vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db"}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	issued := func(owner *vfv1alpha1.ExternalSecret, id string) *corev1.Secret {
+		s := &corev1.Secret{}
+		leaseTerms{id: id, renewed: t0, expires: t0.Add(time.Hour), ttl: time.Hour, renewable: true, binding: leaseBinding(r.HashKey, owner, id)}.annotate(s)
+		return s
+	}
+	own := issued(es, "database/creds/app/AbC123")
+	if _, ok := r.ownLease(es, own); !ok {
+		t.Fatal("the operator's own lease is not recognised")
+	}
+	cert := &corev1.Secret{}
+	leaseTerms{renewed: t0, expires: t0.Add(time.Hour), ttl: time.Hour}.annotate(cert)
+	if _, ok := r.ownLease(es, cert); !ok {
+		t.Error("a certificate version (no lease id) is not recognised")
+	}
+	other := es.DeepCopy()
+	other.Namespace = "team-b"
+	swapped := own.DeepCopy()
+	swapped.Annotations[vfv1alpha1.LeaseIDAnnotation] = "database/creds/app/TeamBLease"
+	unbound := own.DeepCopy()
+	delete(unbound.Annotations, vfv1alpha1.LeaseBindingAnnotation)
+	for name, s := range map[string]*corev1.Secret{
+		"a lease id written over the operator's":        swapped,
+		"a lease without its binding (older versions)":  unbound,
+		"another namespace's lease, bound there":        issued(other, "database/creds/app/AbC123"),
+		"another ExternalSecret's lease":                issued(&vfv1alpha1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "api"}}, "database/creds/app/AbC123"),
+		"a bound lease id that is not a canonical path": issued(es, "database/creds/../../sys/leases/x"),
+		"a bound lease id under a Vault system backend": issued(es, "sys/leases/lookup/x"),
+		"a bound lease id without a path":               issued(es, "AbC123"),
+	} {
+		if _, ok := r.ownLease(es, s); ok {
+			t.Errorf("%s: recognised as the operator's own", name)
+		}
+	}
+}

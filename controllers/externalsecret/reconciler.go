@@ -166,6 +166,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.noteShadowedSecret(ctx, es); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.checkTargetClaim(ctx, es); err != nil {
+		return ctrl.Result{}, err
+	}
 	if es.Spec.Dynamic != nil {
 		return r.syncDynamic(ctx, es, owned, run)
 	}

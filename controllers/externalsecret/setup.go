@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -56,12 +57,27 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &vfv1alpha1.ExternalSecret{}, targetNameIndex,
+		func(o client.Object) []string { return []string{o.(*vfv1alpha1.ExternalSecret).TargetBaseName()} }); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&vfv1alpha1.ExternalSecret{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{
 			CreateFunc: func(event.CreateEvent) bool { return false }, // we made it
 		})).
+		// The old object of an update names the target it released.
+		Watches(&vfv1alpha1.ExternalSecret{}, handler.Funcs{
+			UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				if claimReleased(e.ObjectOld.(*vfv1alpha1.ExternalSecret), e.ObjectNew.(*vfv1alpha1.ExternalSecret)) {
+					enqueue(q, r.otherClaimants(ctx, e.ObjectOld))
+				}
+			},
+			DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				enqueue(q, r.otherClaimants(ctx, e.Object))
+			},
+		}).
 		Watches(&vfv1alpha1.SecretStore{}, handler.EnqueueRequestsFromMapFunc(r.dependants),
 			builder.WithPredicates(storeReadinessChanged()))
 	if !r.DisableClusterStores {
@@ -86,6 +102,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		Build(r)
 	r.controller = c
 	return err
+}
+
+func enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], reqs []reconcile.Request) {
+	for _, req := range reqs {
+		q.Add(req)
+	}
 }
 
 // watchTemplateSources starts watching the metadata of ConfigMaps and

@@ -68,23 +68,24 @@ func Lookup(index *vfv1alpha1.TargetIndex, target string) (Entry, bool) {
 	return Entry{Current: current, Versions: index.Versions[target], Pending: index.Pending[target], PinAnnotation: index.PinAnnotations[target]}, ok
 }
 
-// Build computes a namespace's index from its ExternalSecrets. Two that
-// write the same target (the second gets TargetConflict) resolve to the one
-// with a version, else the first by name, so the index never flips between
-// them. No I/O.
+// Build computes a namespace's index from its ExternalSecrets. A target
+// named by several gets the entry of its Holder (the others have
+// TargetConflict), so the index never flips between them. No I/O.
 func Build(namespace string, externalSecrets []vfv1alpha1.ExternalSecret) *vfv1alpha1.TargetIndex {
-	sorted := slices.Clone(externalSecrets)
-	slices.SortFunc(sorted, func(a, b vfv1alpha1.ExternalSecret) int { return strings.Compare(a.Name, b.Name) })
+	byTarget := map[string][]*vfv1alpha1.ExternalSecret{}
+	for i := range externalSecrets {
+		es := &externalSecrets[i]
+		byTarget[es.TargetBaseName()] = append(byTarget[es.TargetBaseName()], es)
+	}
 	entries := map[string]Entry{}
-	for i := range sorted {
-		target, entry, ok := EntryOf(&sorted[i])
+	for target, claimants := range byTarget {
+		holder, ok := Holder(target, claimants)
 		if !ok {
 			continue
 		}
-		if held, taken := entries[target]; taken && (held.Current != "" || entry.Current == "") {
-			continue
+		if _, entry, ok := EntryOf(holder); ok {
+			entries[target] = entry
 		}
-		entries[target] = entry
 	}
 	index := &vfv1alpha1.TargetIndex{}
 	index.Namespace, index.Name = namespace, vfv1alpha1.TargetIndexName
