@@ -89,11 +89,12 @@ test: verify lint test-peers ## Every test: generated files, lint, unit, envtest
 # time runs out (golang/go#75804, fixed in Go 1.27).
 FUZZ_TIME ?= 200000x
 .PHONY: fuzz
-fuzz: ## Fuzz the template renderer and its function library, property extraction and the allowedKeys matcher (FUZZ_TIME executions each; corpus in testdata/fuzz).
+fuzz: ## Fuzz the template renderer and its function library, property extraction, the allowedKeys matcher and the converter's parser (FUZZ_TIME executions each; corpus in testdata/fuzz).
 	go test -short -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZ_TIME) ./controllers/internal/render
 	go test -short -run '^$$' -fuzz FuzzLibrary -fuzztime $(FUZZ_TIME) ./controllers/internal/render
 	go test -short -run '^$$' -fuzz FuzzProperty -fuzztime $(FUZZ_TIME) ./providers
 	go test -short -run '^$$' -fuzz FuzzAllowedKeys -fuzztime $(FUZZ_TIME) ./controllers/internal/tenancy
+	go test -short -run '^$$' -fuzz FuzzConvert -fuzztime $(FUZZ_TIME) ./apis/convert
 
 .PHONY: test-unit
 test-unit: ## Only the tests that need no test peers.

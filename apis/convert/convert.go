@@ -69,10 +69,32 @@ type Result struct {
 // esoGroup is External Secrets Operator's API group.
 const esoGroup = "external-secrets.io"
 
+// Bounds on what one input may make the converter do: it runs in CI over
+// whole repositories and on whatever `kubectl get -o yaml` prints, so a
+// small hostile document must not grow into gigabytes or recurse forever.
+const (
+	// MaxInputBytes bounds one input file or stdin.
+	MaxInputBytes = 32 << 20
+	// MaxDepth bounds the nesting of one document, aliases expanded.
+	MaxDepth = 100
+	// aliasBudgetFactor: expanding aliases may add at most this many nodes
+	// per node of the document (plus aliasBudgetBase), as a YAML parser's
+	// alias ratio limit does.
+	aliasBudgetFactor = 4
+	aliasBudgetBase   = 10_000
+)
+
 // Convert converts every document of one input (file names the input in problems).
 func Convert(file string, in io.Reader, opts Options) (*Result, error) {
 	res := &Result{Converted: map[string]int{}}
-	dec := yaml.NewDecoder(in)
+	data, err := io.ReadAll(io.LimitReader(in, MaxInputBytes+1))
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(data) > MaxInputBytes {
+		return res, fmt.Errorf("%s: larger than %d MiB: split it into smaller files", file, MaxInputBytes>>20)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for n := 1; ; n++ {
 		var root yaml.Node
 		err := dec.Decode(&root)
@@ -132,7 +154,10 @@ func (d *document) convert() bool {
 		d.refuse("", "%s/%s %s has no equivalent in vaultferry (%s)", group, version, kind, unsupportedKinds[kind])
 		return false
 	}
-	expandAliases(d.obj)
+	if err := expandAliases(d.obj); err != nil {
+		d.refuse("", "%v", err)
+		return false
+	}
 	spec := get(d.obj, "spec")
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		d.refuse("spec", "missing")
@@ -306,29 +331,89 @@ func (d *document) walk(n *yaml.Node, typ reflect.Type, path string) {
 
 // expandAliases replaces every alias below n with a copy of what it stands
 // for, so that the rules and the field check see it where it is used, and
-// removing a field there does not remove it at the anchor.
-func expandAliases(n *yaml.Node) {
-	for i, child := range n.Content {
-		if child.Kind == yaml.AliasNode {
-			n.Content[i] = copyNode(child)
-			n.Content[i].Anchor = ""
-			continue
-		}
-		expandAliases(child)
-	}
+// removing a field there does not remove it at the anchor. An alias that
+// contains itself, nesting deeper than MaxDepth, or an expansion larger
+// than a budget proportional to the document (aliases of aliases grow
+// exponentially: nine levels of nine fit in a kilobyte) is an error.
+func expandAliases(n *yaml.Node) error {
+	e := &expansion{budget: aliasBudgetBase + aliasBudgetFactor*countNodes(n, 0), active: map[*yaml.Node]bool{}}
+	return e.expand(n, 0)
 }
 
-// copyNode deep-copies a YAML node, resolving nested aliases.
-func copyNode(n *yaml.Node) *yaml.Node {
+// expansion is one document's alias expansion.
+type expansion struct {
+	budget int
+	// active are the nodes being copied: an alias to one of them is a cycle.
+	active map[*yaml.Node]bool
+}
+
+var (
+	errAliasCycle  = errors.New("a YAML alias refers to a node that contains it (an endless document): remove the alias")
+	errAliasBudget = errors.New("YAML aliases expand to far more than the document holds (an alias bomb?): write the values out or use fewer nested aliases")
+	errTooDeep     = fmt.Errorf("the document is nested deeper than %d levels", MaxDepth)
+)
+
+func (e *expansion) expand(n *yaml.Node, depth int) error {
+	if depth > MaxDepth {
+		return errTooDeep
+	}
+	e.active[n] = true
+	defer delete(e.active, n)
+	for i, child := range n.Content {
+		if child.Kind == yaml.AliasNode {
+			c, err := e.copy(child, depth+1)
+			if err != nil {
+				return err
+			}
+			c.Anchor = ""
+			n.Content[i] = c
+			continue
+		}
+		if err := e.expand(child, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copy deep-copies a node, resolving nested aliases, within the budget.
+func (e *expansion) copy(n *yaml.Node, depth int) (*yaml.Node, error) {
 	for n.Kind == yaml.AliasNode {
+		if n.Alias == nil || e.active[n.Alias] {
+			return nil, errAliasCycle
+		}
 		n = n.Alias
 	}
+	if e.budget--; e.budget < 0 {
+		return nil, errAliasBudget
+	}
+	if depth > MaxDepth {
+		return nil, errTooDeep
+	}
+	e.active[n] = true
+	defer delete(e.active, n)
 	c := *n
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, child := range n.Content {
-		c.Content[i] = copyNode(child)
+		var err error
+		if c.Content[i], err = e.copy(child, depth+1); err != nil {
+			return nil, err
+		}
 	}
-	return &c
+	return &c, nil
+}
+
+// countNodes counts the nodes of a document as written (aliases not
+// followed), up to MaxDepth.
+func countNodes(n *yaml.Node, depth int) int {
+	count := 1
+	if depth > MaxDepth {
+		return count
+	}
+	for _, child := range n.Content {
+		count += countNodes(child, depth+1)
+	}
+	return count
 }
 
 // isScalarType reports the types written as one YAML scalar.

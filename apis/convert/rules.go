@@ -19,6 +19,7 @@ const (
 	changeNamespaces  = "spec.namespaces / spec.namespaceSelector became spec.namespaceSelectors (ORed)"
 	changeFindKeys    = "dataFrom.find: at most find.maxKeys (default 100) keys; more is an error, not a bigger Secret"
 	changeAllowedKeys = "ClusterSecretStore conditions: vaultferry can also restrict the keys each namespace reads (allowedKeys); none were set"
+	changeNoDynamic   = "Vault stores: the converted store reads KV only; vaultferry issues dynamic credentials (spec.dynamic of an ExternalSecret) only from paths and methods a store grants in spec.dynamic, and, for a ClusterSecretStore, a namespace's conditions[].allowedDynamic: none were set"
 )
 
 // externalSecret converts an ExternalSecret spec at path (also the
@@ -150,6 +151,9 @@ func (d *document) store(spec *yaml.Node) bool {
 	}
 	if conditions := get(spec, "conditions"); conditions != nil && conditions.Kind == yaml.SequenceNode && str(d.obj, "kind") == "ClusterSecretStore" {
 		d.note(changeAllowedKeys)
+	}
+	if at(spec, "provider", "vault") != nil {
+		d.note(changeNoDynamic)
 	}
 	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -109,9 +110,11 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 	}
 	stsEndpoint := func(o *sts.Options) { o.BaseEndpoint = endpoint("sts") }
 	cfg := aws.Config{Region: spec.Region, RetryMaxAttempts: maxSDKAttempts, RetryMode: aws.RetryModeStandard}
+	var base providers.Doer = awshttp.NewBuildableClient()
 	if p.httpClient != nil {
-		cfg.HTTPClient = p.httpClient
+		base = p.httpClient
 	}
+	cfg.HTTPClient = providers.BoundedDoer{Doer: base}
 	switch {
 	case spec.Auth == nil:
 		// Only a store with no auth block gets the operator pod's own

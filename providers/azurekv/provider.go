@@ -6,6 +6,7 @@ package azurekv
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -103,6 +104,13 @@ func authType(spec *vfv1alpha1.AzureKVProvider) vfv1alpha1.AzureAuthType {
 	return spec.AuthType
 }
 
+// defaultHTTPClient is azcore's default: the default transport, TLS 1.2 or later.
+var defaultHTTPClient = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}
+}()
+
 // NewClient builds the credential and the Key Vault client for the store.
 // Tokens are cached by the credential and the client until they expire.
 func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore, kube providers.Kube, namespace string) (providers.Client, error) {
@@ -114,9 +122,11 @@ func (p *Provider) NewClient(ctx context.Context, store vfv1alpha1.GenericStore,
 	if p.authorityHost != "" {
 		opts.Cloud.ActiveDirectoryAuthorityHost = p.authorityHost
 	}
+	var transport providers.Doer = defaultHTTPClient
 	if p.transport != nil {
-		opts.Transport = p.transport
+		transport = p.transport
 	}
+	opts.Transport = providers.BoundedDoer{Doer: transport}
 	cred, err := p.credential(ctx, spec, kube, namespace, opts)
 	if err != nil {
 		return nil, err

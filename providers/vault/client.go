@@ -239,6 +239,10 @@ func classify(err error, what string) error {
 	if errors.Is(err, errOutOfScope) {
 		return scopeError(err)
 	}
+	if errors.Is(err, providers.ErrResponseTooLarge) || strings.Contains(fmt.Sprint(err), providers.ErrResponseTooLarge.Error()) {
+		// (Vault's client flattens some errors into text.)
+		return providers.Errorf(providers.ErrInvalid, "vault: %s: %v", what, providers.ErrResponseTooLarge)
+	}
 	status := statusOf(err)
 	var respErr *vaultapi.ResponseError
 	sealed := errors.As(err, &respErr) && strings.Contains(strings.Join(respErr.Errors, " "), "sealed")

@@ -55,7 +55,8 @@ func scopeOf(spec *vfv1alpha1.VaultProvider, grants []vfv1alpha1.DynamicGrant) s
 	return s
 }
 
-// guard is an http.RoundTripper that sends a request only when scope admits it.
+// guard is an http.RoundTripper that sends a request only when scope
+// admits it, and reads at most providers.MaxResponseBytes of the answer.
 type guard struct {
 	base  http.RoundTripper
 	scope scope
@@ -65,7 +66,9 @@ func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := g.scope.admits(req); err != nil {
 		return nil, err
 	}
-	return g.base.RoundTrip(req)
+	resp, err := g.base.RoundTrip(req)
+	providers.BoundBody(resp)
+	return resp, err
 }
 
 // admits checks a request's method, its decoded path (what Vault routes on)

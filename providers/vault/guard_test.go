@@ -1,8 +1,12 @@
 package vault_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -143,5 +147,31 @@ func TestGuardAsksVaultOnlyForWhatTheStoreDeclares(t *testing.T) {
 	}
 	if s, err := v.Client.Logical().Read("kv1/tenants/team-b/db"); err != nil || s.Data["password"] != "team-b-secret" {
 		t.Errorf("another tenant's KV secret changed: %v, %v", s, err)
+	}
+}
+
+// A store endpoint that answers without end (a tenant's own "Vault") costs
+// the operator at most providers.MaxResponseBytes, and the sync fails with
+// an error saying so.
+func TestResponsesAreBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"data":{"data":{"x":"`)
+		chunk := bytes.Repeat([]byte("a"), 1<<20)
+		for range 64 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `"}}}`)
+	}))
+	defer srv.Close()
+	store, kube, ns := tokenStore(srv.URL, "token")
+	c, err := vault.New().NewClient(context.Background(), store, kube, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetSecret(context.Background(), providers.Ref{Key: "big"})
+	if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "larger than 16 MiB") {
+		t.Errorf("a 64 MiB answer: %v, want Invalid saying it is larger than 16 MiB", err)
 	}
 }
