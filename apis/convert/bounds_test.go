@@ -47,12 +47,12 @@ func TestHostileInputsAreBounded(t *testing.T) {
 	cases := map[string]struct {
 		doc, want string
 	}{
-		"nine levels of nine aliases": {laughs(9, 9), "aliases expand to far more than the document holds"},
+		"nine levels of nine aliases":  {laughs(9, 9), "aliases expand to far more than the document holds"},
 		"a sequence containing itself": {esWith("", "&l [*l]"), "refers to a node that contains it"},
-		"a mapping containing itself": {esWith("", "[&m {secretKey: k, remoteRef: *m}]"), "refers to a node that contains it"},
-		"a cycle through two anchors": {esWith("", "[&a {secretKey: k, remoteRef: &b {key: *a}}]"), "refers to a node that contains it"},
-		"nesting without aliases":     {esWith("", deep), "nested deeper than 100 levels"},
-		"nesting through aliases":     {esWith("x: &d "+deep+"\n", "*d"), "nested deeper than 100 levels"},
+		"a mapping containing itself":  {esWith("", "[&m {secretKey: k, remoteRef: *m}]"), "refers to a node that contains it"},
+		"a cycle through two anchors":  {esWith("", "[&a {secretKey: k, remoteRef: &b {key: *a}}]"), "refers to a node that contains it"},
+		"nesting without aliases":      {esWith("", deep), "nested deeper than 100 levels"},
+		"nesting through aliases":      {esWith("x: &d "+deep+"\n", "*d"), "nested deeper than 100 levels"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

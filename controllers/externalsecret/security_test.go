@@ -86,10 +86,13 @@ func TestBadTemplatesDoNotStallOtherTenants(t *testing.T) {
 		msg := operator.Condition(got.Status.Conditions, vfv1alpha1.ReadyCondition).Message
 		want := strings.ReplaceAll(es.Name, "-", " ")
 		switch {
+		case strings.Contains(msg, "of rendering time"):
+			// A loaded machine (or a race-detector build) may reach the
+			// deadline before the limit the template aims at; which of two
+			// limits comes first is render.TestLimits' business, on its own.
+			want = "of rendering time"
 		case strings.HasPrefix(es.Name, "range-"):
 			want = "iterations of a range over an integer"
-		case es.Name == "steps" && strings.Contains(msg, "of rendering time"):
-			want = "of rendering time" // a slow (race-detector) build reaches the deadline first
 		}
 		if !strings.Contains(msg, "template exceeded the limit of") || !strings.Contains(msg, want) {
 			t.Errorf("%s: the condition does not name the limit %q: %s", es.Name, want, msg)

@@ -18,9 +18,11 @@ import (
 // secrets through one store that arrive together (an initial sync, a refresh
 // wave) go out as one BatchGetSecretValue of up to 20 secrets instead of one
 // GetSecretValue each. Reads of a pinned version or stage cannot be batched.
+// batchWait is how long the first read of a batch waits for others (a
+// variable only so that tests can give a loaded machine more time).
+var batchWait = 10 * time.Millisecond
+
 const (
-	// batchWait is how long the first read of a batch waits for others.
-	batchWait = 10 * time.Millisecond
 	// batchMax is the most secrets BatchGetSecretValue takes by id.
 	batchMax = 20
 	// batchTimeout bounds one batch call, which serves several callers.
