@@ -131,7 +131,8 @@ func (s scope) admitsLease(req *http.Request) error {
 		return refused("vault: %s with an unreadable body refused", req.URL.Path)
 	}
 	path, ok := paths.LeasePath(lease.ID)
-	if !ok || !(paths.Granted(s.dynamic, path, vfv1alpha1.DynamicRead) || paths.Granted(s.dynamic, path, vfv1alpha1.DynamicWrite)) {
+	granted := ok && (paths.Granted(s.dynamic, path, vfv1alpha1.DynamicRead) || paths.Granted(s.dynamic, path, vfv1alpha1.DynamicWrite))
+	if !granted {
 		return refused("vault: %s of a lease issued from a path the store does not grant refused", req.URL.Path)
 	}
 	return nil
