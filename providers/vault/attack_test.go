@@ -30,9 +30,7 @@ func TestHostileTenantGetsOnlyWhatTheStoreGrants(t *testing.T) {
 	v.Write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
 	v.Write(t, "kv1/tenants/"+b+"/db", map[string]any{"password": "team-b-secret"})
 	v.PutKV(t, "tenants/"+a+"/db", map[string]any{"password": "team-a-secret"})
-	v.Write(t, "sys/mounts/pki", map[string]any{"type": "pki", "config": map[string]any{"max_lease_ttl": "24h"}})
-	v.Write(t, "pki/root/generate/internal", map[string]any{"common_name": "vaultferry test CA", "ttl": "24h"})
-	v.Write(t, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h"})
+	v.PKI(t, nil)
 	operator.Create(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: platform, Name: "vault-token"},
 		StringData: map[string]string{"token": vaultdev.RootToken}})
 	clusterStore := func(name string, dynamic []vfv1alpha1.DynamicGrant, conditions ...vfv1alpha1.ClusterSecretStoreCondition) *vfv1alpha1.ClusterSecretStore {

@@ -228,9 +228,7 @@ func TestDynamicDatabaseCredentials(t *testing.T) {
 func TestDynamicCertificateRollsOnce(t *testing.T) {
 	testenv.Require(t, env)
 	v := vaultdev.Start(t)
-	v.Write(t, "sys/mounts/pki", map[string]any{"type": "pki", "config": map[string]any{"max_lease_ttl": "24h"}})
-	v.Write(t, "pki/root/generate/internal", map[string]any{"common_name": "vaultferry test CA", "ttl": "24h"})
-	v.Write(t, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h"})
+	v.PKI(t, nil)
 	operator.StartWithShippedRBAC(t, env, controllers.Config{Registry: providers.MustNewRegistry(vault.New()), InUseRecheck: time.Second, StoreWait: time.Second})
 	ns := env.Namespace(t, nil)
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault-token"}, StringData: map[string]string{"token": vaultdev.RootToken}}

@@ -66,9 +66,7 @@ func TestGuardAsksVaultOnlyForWhatTheStoreDeclares(t *testing.T) {
 	v.Write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
 	v.Write(t, "kv1/tenants/team-b/db", map[string]any{"password": "team-b-secret"})
 	v.PutKV(t, "tenants/team-a/db", map[string]any{"password": "team-a-secret"})
-	v.Write(t, "sys/mounts/pki", map[string]any{"type": "pki", "config": map[string]any{"max_lease_ttl": "24h"}})
-	v.Write(t, "pki/root/generate/internal", map[string]any{"common_name": "vaultferry test CA", "ttl": "24h"})
-	v.Write(t, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h", "generate_lease": true})
+	v.PKI(t, map[string]any{"generate_lease": true})
 
 	store, kube, ns := tokenStore(v.Addr, vaultdev.RootToken)
 	store.GetSpec().Dynamic = []vfv1alpha1.DynamicGrant{{Path: "pki/issue/web", Methods: []vfv1alpha1.DynamicMethod{vfv1alpha1.DynamicWrite}}}

@@ -100,9 +100,7 @@ func TestPKICertificateIssue(t *testing.T) {
 	}
 	ctx := context.Background()
 	v := vaultdev.Start(t)
-	v.Write(t, "sys/mounts/pki", map[string]any{"type": "pki", "config": map[string]any{"max_lease_ttl": "24h"}})
-	v.Write(t, "pki/root/generate/internal", map[string]any{"common_name": "vaultferry test CA", "ttl": "24h"})
-	v.Write(t, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h", "allow_ip_sans": true})
+	v.PKI(t, map[string]any{"allow_ip_sans": true})
 	l := leaser(t, v)
 
 	lease, err := l.Issue(ctx, providers.IssueRequest{Path: "pki/issue/web", Write: true, Parameters: map[string]any{

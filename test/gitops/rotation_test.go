@@ -83,8 +83,27 @@ func TestRotationsTogetherRollOnce(t *testing.T) {
 		return d.Spec.Template.Annotations[podrefs.PinAnnotation("db-credentials")] == db4 &&
 			d.Spec.Template.Annotations[podrefs.PinAnnotation("api-key")] == api2
 	})
-	rs = replicaSets(t, ns, "web")
-	waitPodsHoldingAll(t, rs[len(rs)-1], db4, api2)
+	// The Deployment controller makes the ReplicaSet of that template in its
+	// own time: wait for it, rather than take the newest one there is now.
+	waitPodsHoldingAll(t, waitReplicaSetPinned(t, ns, "web", "db-credentials", db4), db4, api2)
+}
+
+// waitReplicaSetPinned waits for the ReplicaSet of the Deployment whose pod
+// template pins target to version.
+func waitReplicaSetPinned(t *testing.T, namespace, deployment, target, version string) appsv1.ReplicaSet {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, rs := range replicaSets(t, namespace, deployment) {
+			if rs.Spec.Template.Annotations[podrefs.PinAnnotation(target)] == version {
+				return rs
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ReplicaSet of %s pins %s to %s", deployment, target, version)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitPodsHoldingAll waits until rs has a Pod naming exactly want.

@@ -6,6 +6,7 @@ package vaultdev
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +200,18 @@ func (s *Server) Write(t testing.TB, path string, data map[string]any) *vaultapi
 		t.Fatalf("writing %s: %v", path, err)
 	}
 	return sec
+}
+
+// PKI mounts Vault's PKI engine at pki/ with a root CA and a role "web"
+// issuing certificates for example.test and its subdomains for up to an
+// hour; role adds to the role's settings (allow_ip_sans, generate_lease, ...).
+func (s *Server) PKI(t testing.TB, role map[string]any) {
+	t.Helper()
+	s.Write(t, "sys/mounts/pki", map[string]any{"type": "pki", "config": map[string]any{"max_lease_ttl": "24h"}})
+	s.Write(t, "pki/root/generate/internal", map[string]any{"common_name": "vaultferry test CA", "ttl": "24h"})
+	settings := map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h"}
+	maps.Copy(settings, role)
+	s.Write(t, "pki/roles/web", settings)
 }
 
 // AppRole enables the AppRole auth method (once per server), creates role
