@@ -18,7 +18,8 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+// The controller manager aggregates the tenant roles into edit, admin and view.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env, (*testenv.Env).StartControllerManager)) }
 
 var (
 	chartDir   = filepath.Join(testenv.RepoRoot(), "charts", "vaultferry")

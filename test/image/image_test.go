@@ -126,11 +126,15 @@ func TestImageArchive(t *testing.T) {
 	for label, want := range map[string]string{
 		"org.opencontainers.image.version": testVersion, "org.opencontainers.image.revision": "0123abcd",
 		"org.opencontainers.image.created": "2026-11-28T12:00:00Z", "org.opencontainers.image.title": "vaultferry",
-		"org.opencontainers.image.source": "https://github.com/vaultferry/vaultferry",
+		"org.opencontainers.image.source": "https://github.com/vaultferry/vaultferry", "org.opencontainers.image.licenses": "Apache-2.0",
 	} {
 		if cfg.Config.Labels[label] != want {
 			t.Errorf("label %s = %q, want %q", label, cfg.Config.Labels[label], want)
 		}
+	}
+	// The license the image declares is the repository's.
+	if license, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "LICENSE")); err != nil || !strings.Contains(string(license), "Apache License\n                           Version 2.0, January 2004") {
+		t.Errorf("LICENSE is not the Apache License 2.0 the image declares (%v)", err)
 	}
 	layers, err := img.Layers()
 	if err != nil || len(layers) != 1 {
