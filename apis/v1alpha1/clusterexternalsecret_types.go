@@ -107,7 +107,7 @@ type ClusterExternalSecretStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Cluster,shortName=ces,categories=vaultferry
+// +kubebuilder:resource:scope=Cluster,shortName=vfces,categories=vaultferry
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a ClusterExternalSecret's name is at most 63 characters: it is the value of the label vaultferry.io/cluster-external-secret on its ExternalSecrets"
 // +kubebuilder:printcolumn:name="Store",type=string,JSONPath=`.spec.externalSecretSpec.secretStoreRef.name`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -687,7 +687,7 @@ type ExternalSecretStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=es,categories=vaultferry
+// +kubebuilder:resource:shortName=vfes,categories=vaultferry
 // +kubebuilder:printcolumn:name="Store",type=string,JSONPath=`.spec.secretStoreRef.name`
 // +kubebuilder:printcolumn:name="Refresh",type=string,JSONPath=`.spec.refreshInterval`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

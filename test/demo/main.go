@@ -97,7 +97,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	if err := d.kubectl("wait", "--for=condition=Ready", "externalsecrets", "--all", "-A", "--timeout=60s"); err != nil {
 		return err
 	}
-	if err := d.kubectl("get", "secretstores,clustersecretstores,clusterexternalsecrets,externalsecrets", "-A"); err != nil {
+	if err := d.kubectl("get", "secretstores.vaultferry.io,clustersecretstores.vaultferry.io,clusterexternalsecrets.vaultferry.io,externalsecrets.vaultferry.io", "-A"); err != nil {
 		return err
 	}
 
@@ -168,7 +168,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 		return err
 	}
 	step("What a tenant sees: kubectl describe (conditions, kept versions, events)")
-	if err := d.kubectl("describe", "externalsecret", "-n", "payments", "db-credentials"); err != nil {
+	if err := d.kubectl("describe", "externalsecrets.vaultferry.io", "-n", "payments", "db-credentials"); err != nil {
 		return err
 	}
 	step("Warning events on vaultferry objects (a clean run has none)")
@@ -195,8 +195,8 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 		kubectl := filepath.Join(testenv.RepoRoot(), "bin", "k8s", "kubectl")
 		fmt.Fprintf(out, `  export KUBECONFIG=%s
   alias kubectl=%s
-  kubectl get externalsecrets,clusterexternalsecrets,secretstores,clustersecretstores -A
-  kubectl describe externalsecret -n payments db-credentials
+  kubectl get vaultferry -A            # the category: every vaultferry kind
+  kubectl describe vfes -n payments db-credentials
   kubectl get secrets -n payments -l vaultferry.io/managed=true
   kubectl annotate externalsecret -n payments db-credentials --overwrite vaultferry.io/force-sync=$(date +%%s)
   kubectl edit secretstore -n payments payments-vault     # change a value under spec.provider.fake.data: a rotation
