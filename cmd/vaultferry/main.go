@@ -82,6 +82,15 @@ func main() {
 	}
 }
 
+// usage is the operator's help: how to run it, and the convert command.
+func usage() {
+	out := flag.CommandLine.Output()
+	fmt.Fprintln(out, "Usage: vaultferry [flags]            run the operator")
+	fmt.Fprintln(out, "       vaultferry convert [--help] ...  convert External Secrets Operator manifests to vaultferry's")
+	fmt.Fprintln(out, "\nFlags:")
+	flag.PrintDefaults()
+}
+
 func parseFlags() options {
 	var o options
 	defaultNS := os.Getenv("POD_NAMESPACE")
@@ -125,6 +134,7 @@ func parseFlags() options {
 	showVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
 	o.zap.BindFlags(flag.CommandLine)
+	flag.Usage = usage
 	flag.Parse()
 	if *showVersion {
 		fmt.Printf("vaultferry %s (commit %s, built %s)\n", version, commit, date)
