@@ -13,7 +13,7 @@ func TestUsageMentionsConvert(t *testing.T) {
 	flag.CommandLine.SetOutput(&out)
 	defer flag.CommandLine.SetOutput(nil)
 	usage()
-	if !strings.Contains(out.String(), "vaultferry convert") || !strings.Contains(out.String(), "-concurrency") {
+	if !strings.Contains(out.String(), "vaultferry convert") || !strings.Contains(out.String(), "Flags:") {
 		t.Errorf("usage:\n%s", out.String())
 	}
 }
