@@ -59,7 +59,7 @@ func TestTenantsUseTheBuiltInRoles(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	forbidden := func(err error) bool { return apierrors.IsForbidden(err) }
+	forbidden := apierrors.IsForbidden
 	allowed := func(err error) bool { return err == nil }
 	cases := []struct {
 		what  string
