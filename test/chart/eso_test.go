@@ -82,7 +82,7 @@ func TestNoCollisionWithESO(t *testing.T) {
 	}
 
 	// Every kubectl command in the docs names vaultferry's kinds unambiguously.
-	command := regexp.MustCompile("kubectl (?:-n \\S+ )?(?:get|describe|explain|edit|delete) ([^\\s`]+)[^\n`]*")
+	command := regexp.MustCompile("kubectl (?:-n \\S+ )?(?:get|describe|explain|edit|delete|annotate|label|patch|wait) ([^\\s`]+)[^\n`]*")
 	bare := regexp.MustCompile(`^((cluster)?(externalsecret|secretstore)s?|clusterexternalsecrets?|es|ss|css|ces)(\.spec.*)?$`)
 	for _, file := range []string{"README.md", "charts/vaultferry/templates/NOTES.txt", "charts/vaultferry/files/alerts.rules.yaml", "test/demo/main.go"} {
 		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), file))

@@ -198,8 +198,8 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
   kubectl get vaultferry -A            # the category: every vaultferry kind
   kubectl describe vfes -n payments db-credentials
   kubectl get secrets -n payments -l vaultferry.io/managed=true
-  kubectl annotate externalsecret -n payments db-credentials --overwrite vaultferry.io/force-sync=$(date +%%s)
-  kubectl edit secretstore -n payments payments-vault     # change a value under spec.provider.fake.data: a rotation
+  kubectl annotate vfes -n payments db-credentials --overwrite vaultferry.io/force-sync=$(date +%%s)
+  kubectl edit vfss -n payments payments-vault            # change a value under spec.provider.fake.data: a rotation
   kubectl get pods,replicasets -n payments -l app=web     # the rollout it causes
   kubectl apply -n payments -f %s   # templates: PKCS#12, DSN, dual-key rotation
   curl -s %s | grep ^vaultferry_
