@@ -15,7 +15,10 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 HELM           := $(BIN)/helm
 VAULT          := $(BIN)/vault
-GO_TEST_FLAGS  ?= -race -count=1
+# -p 3: the envtest and end-to-end packages mostly wait (for real lease TTLs,
+# for the API server), so three at a time on 2 cores finish sooner; their
+# tests wait for states, and pass beside two CPU burners.
+GO_TEST_FLAGS  ?= -race -count=1 -p 3
 
 ## Release identity, stamped into the binary (vaultferry --version) and the image.
 # The image name lives here only: make image, make push-image and the release workflow use it.
