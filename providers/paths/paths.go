@@ -75,6 +75,12 @@ func LeasePath(leaseID string) (path string, ok bool) {
 	return leaseID[:i], true
 }
 
+// GrantedAnyMethod reports whether one of grants covers path for any
+// method: enough to renew or revoke a lease issued from it.
+func GrantedAnyMethod(grants []vfv1alpha1.DynamicGrant, path string) bool {
+	return Granted(grants, path, vfv1alpha1.DynamicRead) || Granted(grants, path, vfv1alpha1.DynamicWrite)
+}
+
 // Granted reports whether one of grants covers path for method.
 func Granted(grants []vfv1alpha1.DynamicGrant, path string, method vfv1alpha1.DynamicMethod) bool {
 	for _, g := range grants {

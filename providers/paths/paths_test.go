@@ -114,6 +114,9 @@ func TestGranted(t *testing.T) {
 			t.Errorf("Granted(%q, %s) = %v, want %v", tc.path, tc.method, got, tc.want)
 		}
 	}
+	if !GrantedAnyMethod(grants, "pki/issue/web") || !GrantedAnyMethod(grants, "database/creds/app") || GrantedAnyMethod(grants, "other/creds/x") {
+		t.Error("GrantedAnyMethod disagrees with Granted")
+	}
 	if Granted(nil, "database/creds/app", vfv1alpha1.DynamicRead) {
 		t.Error("no grants granted a path")
 	}

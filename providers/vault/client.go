@@ -236,11 +236,11 @@ func classify(err error, what string) error {
 	if providers.Classify(err) != providers.ClassOther {
 		return err // already classified, e.g. a credential Secret that is missing
 	}
-	if errors.Is(err, errOutOfScope) {
-		return scopeError(err)
+	var refusal *refusedError
+	if errors.As(err, &refusal) {
+		return providers.Errorf(providers.ErrForbidden, "%s", refusal.msg)
 	}
-	if errors.Is(err, providers.ErrResponseTooLarge) || strings.Contains(fmt.Sprint(err), providers.ErrResponseTooLarge.Error()) {
-		// (Vault's client flattens some errors into text.)
+	if errors.Is(err, providers.ErrResponseTooLarge) {
 		return providers.Errorf(providers.ErrInvalid, "vault: %s: %v", what, providers.ErrResponseTooLarge)
 	}
 	status := statusOf(err)

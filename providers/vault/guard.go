@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 
 	vaultapi "github.com/hashicorp/vault/api"
@@ -18,15 +17,12 @@ import (
 	"github.com/vaultferry/vaultferry/providers/paths"
 )
 
-// errOutOfScope is a request the guard refused to send.
-var errOutOfScope = errors.New("outside what the store declares")
-
-// refusedError is the guard's answer; classify turns it into ErrForbidden
-// with this message, so the ExternalSecret's condition says what was refused.
+// refusedError is the guard's answer to a request it did not send;
+// classify turns it into ErrForbidden with this message, so the
+// ExternalSecret's condition says what was refused.
 type refusedError struct{ msg string }
 
-func (e *refusedError) Error() string        { return e.msg }
-func (e *refusedError) Is(target error) bool { return target == errOutOfScope }
+func (e *refusedError) Error() string { return e.msg }
 
 func refused(format string, args ...any) error {
 	return &refusedError{msg: fmt.Sprintf(format, args...)}
@@ -130,38 +126,25 @@ func (s scope) admitsLease(req *http.Request) error {
 	if json.Unmarshal(body, &lease) != nil {
 		return refused("vault: %s with an unreadable body refused", req.URL.Path)
 	}
-	path, ok := paths.LeasePath(lease.ID)
-	granted := ok && (paths.Granted(s.dynamic, path, vfv1alpha1.DynamicRead) || paths.Granted(s.dynamic, path, vfv1alpha1.DynamicWrite))
-	if !granted {
+	if path, ok := paths.LeasePath(lease.ID); !ok || !paths.GrantedAnyMethod(s.dynamic, path) {
 		return refused("vault: %s of a lease issued from a path the store does not grant refused", req.URL.Path)
 	}
 	return nil
 }
 
 // canonical reports whether a request path is already clean: no empty,
-// "." or ".." segment, nothing Vault's router would read differently.
+// "." or ".." segment (CleanKey allows one leading slash, the guard does
+// not), nothing Vault's router would read differently.
 func canonical(rel string) bool {
-	if rel == "" || !paths.CleanKey(rel) {
-		return false
-	}
-	return !slices.Contains(strings.Split(rel, "/"), "")
+	return !strings.HasPrefix(rel, "/") && paths.CleanKey(rel)
 }
 
 // checkRetry is Vault's retry policy, except that a request the guard
 // refused is never retried: it would be refused again.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if errors.Is(err, errOutOfScope) {
+	var refusal *refusedError
+	if errors.As(err, &refusal) {
 		return false, err
 	}
 	return vaultapi.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// scopeError classifies a request the guard refused as Forbidden; other
-// errors are returned as they are.
-func scopeError(err error) error {
-	var r *refusedError
-	if errors.As(err, &r) {
-		return providers.Errorf(providers.ErrForbidden, "%s", r.msg)
-	}
-	return err
 }
