@@ -23,6 +23,7 @@ import (
 	"github.com/vaultferry/vaultferry/controllers/metrics"
 	"github.com/vaultferry/vaultferry/controllers/secretstore"
 	"github.com/vaultferry/vaultferry/controllers/targetindex"
+	"github.com/vaultferry/vaultferry/controllers/workloadpins"
 	"github.com/vaultferry/vaultferry/providers"
 )
 
@@ -80,14 +81,18 @@ type Config struct {
 // grow with unrelated Secrets in the cluster; credential Secrets and
 // conflicting names are read from the API server directly. Cached Secrets
 // keep no data (the operator works from their names and content-hash
-// annotations, so memory does not grow with the size of values), and no
-// object keeps its managedFields.
+// annotations, so memory does not grow with the size of values), cached
+// workloads only their pins, and no object keeps managedFields other than
+// the operator's own apply of those pins.
 // With watchNamespaces, namespaced objects are watched only there (sharding
 // tenants across operator deployments).
 func CacheOptions(watchNamespaces ...string) cache.Options {
 	opts := cache.Options{DefaultTransform: withoutBookkeeping, ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"}), Transform: withoutData},
 	}}
+	for _, kind := range workloadpins.Kinds {
+		opts.ByObject[kind.New()] = cache.ByObject{Transform: workloadpins.CacheTransform}
+	}
 	if len(watchNamespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range watchNamespaces {
@@ -192,6 +197,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		index := &targetindex.Reconciler{Client: mgr.GetClient(), Scope: cfg.WatchLabelSelector}
 		if err := index.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up TargetIndex controller: %w", err)
+		}
+		for _, kind := range workloadpins.Kinds {
+			owner := &workloadpins.Reconciler{Client: mgr.GetClient(), Kind: kind, Scope: cfg.WatchLabelSelector}
+			if err := owner.SetupWithManager(mgr); err != nil {
+				return fmt.Errorf("setting up the %s pin controller: %w", kind.Name, err)
+			}
 		}
 	}
 	return nil

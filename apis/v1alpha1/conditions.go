@@ -16,6 +16,10 @@ const (
 	// LeasesHeldCondition (dynamic sources) is True while superseded
 	// versions keep their leases because Pods or pod templates use them.
 	LeasesHeldCondition = "LeasesHeld"
+	// HeldCondition (normal-true) is present while spec.target.holdVersion
+	// is set: True when workloads are held at that version, False when it
+	// is not a kept version (then workloads get the current one).
+	HeldCondition = "Held"
 )
 
 // Condition reasons. Event reasons are the same strings.
@@ -68,6 +72,14 @@ const (
 	ShadowedSecretReason = "ShadowedSecret"
 	// RolloutFailedReason: a rollout target is missing or refused the patch.
 	RolloutFailedReason = "RolloutFailed"
+	// HeldReason: workloads are held at spec.target.holdVersion.
+	HeldReason = "Held"
+	// HeldVersionNotFoundReason: spec.target.holdVersion is not a kept
+	// version of this ExternalSecret.
+	HeldVersionNotFoundReason = "HeldVersionNotFound"
+	// HoldReleasedReason (event only): the hold was removed; workloads
+	// roll to the current version.
+	HoldReleasedReason = "HoldReleased"
 	// InUseReason: superseded leases are held for versions still in use.
 	InUseReason = "InUse"
 	// NoneHeldReason: no superseded lease is held.
@@ -112,7 +124,8 @@ const (
 	RevisionAnnotation = "vaultferry.io/revision"
 	// SourceVersionsAnnotation on a version lists the remote version ids it holds (never values).
 	SourceVersionsAnnotation = "vaultferry.io/source-versions"
-	// ForceSyncAnnotation: setting it to a new value triggers an immediate refresh.
+	// ForceSyncAnnotation: setting it to a new value triggers an immediate
+	// refresh; removing it does nothing.
 	ForceSyncAnnotation = "vaultferry.io/force-sync"
 	// RolloutAnnotation on a Deployment, StatefulSet or DaemonSet lists the
 	// ExternalSecrets (comma-separated names) whose new versions roll it.

@@ -10,6 +10,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="(has(self.data) && size(self.data) > 0) || (has(self.dataFrom) && size(self.dataFrom) > 0) || has(self.dynamic)",message="list at least one remote secret to fetch in data or dataFrom"
 // +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || (!has(self.data) && !has(self.dataFrom))",message="dynamic replaces data and dataFrom: an ExternalSecret issues credentials or reads secrets, not both"
 // +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || !has(self.target) || !has(self.target.immutable) || self.target.immutable",message="dynamic credentials are versioned, one lease per version: target.immutable must stay true"
+// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || !has(self.target) || !has(self.target.holdVersion)",message="target.holdVersion cannot hold dynamic credentials: their leases end; force-sync issues new ones"
 type ExternalSecretSpec struct {
 	// SecretStoreRef is the store to read from.
 	SecretStoreRef SecretStoreRef `json:"secretStoreRef"`
@@ -184,6 +185,8 @@ const (
 )
 
 // ExternalSecretTarget describes the Secret written for an ExternalSecret.
+// +kubebuilder:validation:XValidation:rule="!has(self.holdVersion) || !has(self.immutable) || self.immutable",message="target.holdVersion holds one of the immutable versions: it needs target.immutable true"
+// +kubebuilder:validation:XValidation:rule="!has(self.holdVersion) || !has(self.name) || self.holdVersion.startsWith(self.name + '-')",message="target.holdVersion must be a version of target.name: <target.name>-<hash>"
 type ExternalSecretTarget struct {
 	// Name is the base name of the Secret. With immutable true every version
 	// is named <name>-<hash>; with immutable false the Secret is named <name>.
@@ -214,6 +217,19 @@ type ExternalSecretTarget struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// HoldVersion holds workloads at one kept version (a name from
+	// status.versions, e.g. db-credentials-7hk2m9t4bc): a rollback that
+	// lives in Git. While it is set, new Pods naming the target get this
+	// version, workloads are rolled to it (and stay there through new
+	// versions, which are still synced and kept), and it is never pruned.
+	// Remove it to roll workloads to the current version. A name that is not
+	// a kept version holds nothing: the Held condition says so and
+	// workloads keep the current version.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="target.holdVersion must be the name of a version (a Secret name), as listed in status.versions"
+	HoldVersion string `json:"holdVersion,omitempty"`
 }
 
 // SecretTemplate renders the target Secret from the fetched values.
@@ -667,6 +683,17 @@ type ExternalSecretStatus struct {
 	// +optional
 	RolloutRevision int64 `json:"rolloutRevision,omitempty"`
 
+	// HeldVersion is the version workloads are held at: spec.target.holdVersion
+	// while it names a kept version. New Pods get it, and rollouts move
+	// workloads to it instead of currentSecretName.
+	// +optional
+	HeldVersion string `json:"heldVersion,omitempty"`
+
+	// RolloutHeldVersion is the held version last rolled out ("" for
+	// none): with rolloutRevision it says whether workloads must move.
+	// +optional
+	RolloutHeldVersion string `json:"rolloutHeldVersion,omitempty"`
+
 	// SyncedForceSync is the force-sync annotation value last acted on.
 	// +optional
 	SyncedForceSync string `json:"syncedForceSync,omitempty"`
@@ -675,7 +702,8 @@ type ExternalSecretStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready (summary), Reconciling, Stalled.
+	// Conditions: Ready (summary), Reconciling, Stalled; RolledOut after a
+	// rollout; Held while target.holdVersion is set.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -693,6 +721,7 @@ type ExternalSecretStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.currentSecretName`
+// +kubebuilder:printcolumn:name="Held",type=string,JSONPath=`.status.heldVersion`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ExternalSecret struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -64,3 +64,21 @@ func (es *ExternalSecret) StoreKind() string {
 	}
 	return es.Spec.SecretStoreRef.Kind
 }
+
+// ForceSyncRequested says whether the force-sync annotation asks for a
+// sync not done yet: it has a value other than the last one acted on. Its
+// removal asks for nothing: Flux removes an annotation set with kubectl at
+// its next interval.
+func (es *ExternalSecret) ForceSyncRequested() bool {
+	value := es.Annotations[ForceSyncAnnotation]
+	return value != "" && value != es.Status.SyncedForceSync
+}
+
+// ServedVersion is the version workloads get: the held version while a
+// hold is in effect, else the current one.
+func (es *ExternalSecret) ServedVersion() string {
+	if es.Status.HeldVersion != "" {
+		return es.Status.HeldVersion
+	}
+	return es.Status.CurrentSecretName
+}

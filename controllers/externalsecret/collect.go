@@ -30,6 +30,8 @@ func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret,
 		minRetention = 0 // a superseded lease is revoked as soon as nothing uses it
 	}
 	candidates := pruneCandidates(es.Status.Versions, current, historyLimit(es), minRetention, r.now())
+	// A held version stays while the hold is in Git, used or not.
+	candidates = slices.DeleteFunc(candidates, func(name string) bool { return name == es.Spec.Target.HoldVersion })
 	if len(candidates) > 0 {
 		held, err := r.prune(ctx, es, owned, candidates)
 		if err != nil {

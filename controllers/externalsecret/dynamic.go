@@ -202,7 +202,7 @@ func (r *Reconciler) syncDynamic(ctx context.Context, es *vfv1alpha1.ExternalSec
 	}
 	now := r.now()
 	current := findSecret(owned, es.Status.CurrentSecretName)
-	forced := es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync
+	forced := es.ForceSyncRequested()
 	terms, hasLease := leaseTerms{}, false
 	if current != nil {
 		terms, hasLease = r.ownLease(es, current)

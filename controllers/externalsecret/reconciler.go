@@ -178,7 +178,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 
 	run.synced = true
-	forced := es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync
+	forced := es.ForceSyncRequested()
 	store, err := r.resolveStore(ctx, es)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -218,6 +218,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 // and collects versions; the result wakes es for whichever comes first: the
 // end of the rollout batch window or the next refresh or recheck.
 func (r *Reconciler) rolloutAndCollect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret) (ctrl.Result, error) {
+	r.applyHold(es)
 	wait := r.rolloutWhenDue(ctx, es, owned)
 	result, err := r.collect(ctx, es, owned, es.Status.CurrentSecretName)
 	if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
@@ -245,7 +246,7 @@ func (r *Reconciler) refreshDue(ctx context.Context, es *vfv1alpha1.ExternalSecr
 	ready := apimeta.FindStatusCondition(es.Status.Conditions, vfv1alpha1.ReadyCondition)
 	policy := es.Refresh()
 	switch {
-	case es.Annotations[vfv1alpha1.ForceSyncAnnotation] != es.Status.SyncedForceSync,
+	case es.ForceSyncRequested(),
 		es.Status.RefreshTime == nil,
 		findSecret(owned, es.Status.CurrentSecretName) == nil,
 		policy != vfv1alpha1.RefreshCreatedOnce && es.Generation != es.Status.ObservedGeneration:
@@ -472,7 +473,7 @@ func (r *Reconciler) markSynced(es *vfv1alpha1.ExternalSecret, current *corev1.S
 	}
 	es.Status.RefreshTime = &now
 	r.noteRefresh(es, now.Time)
-	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]
+	recordForceSync(es)
 	es.Status.ObservedGeneration = es.Generation
 	markReady(es)
 }
@@ -576,7 +577,15 @@ func markFailed(es *vfv1alpha1.ExternalSecret, failure *requeue.Error) {
 	apimeta.SetStatusCondition(&es.Status.Conditions, progress)
 	// The force-sync request was answered, even if with an error; a new
 	// value asks again.
-	es.Status.SyncedForceSync = es.Annotations[vfv1alpha1.ForceSyncAnnotation]
+	recordForceSync(es)
+}
+
+// recordForceSync notes the force-sync value acted on. A removed
+// annotation keeps the last value, so setting it back is not a new request.
+func recordForceSync(es *vfv1alpha1.ExternalSecret) {
+	if value := es.Annotations[vfv1alpha1.ForceSyncAnnotation]; value != "" {
+		es.Status.SyncedForceSync = value
+	}
 }
 
 // failurePolicy is the requeue policy of controllers/internal/requeue for

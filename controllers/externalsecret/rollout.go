@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/controllers/internal/pins"
 	"github.com/vaultferry/vaultferry/controllers/podrefs"
 )
 
@@ -29,7 +30,7 @@ const DefaultRolloutBatchWindow = 2 * time.Second
 
 // fieldOwner names the operator in managedFields: the pins and rewritten
 // references it writes on workloads are its fields, not the GitOps tool's.
-const fieldOwner = client.FieldOwner("vaultferry")
+const fieldOwner = client.FieldOwner(pins.FieldManager)
 
 // patchOp is one RFC 6902 JSON patch operation.
 type patchOp struct {
@@ -66,11 +67,19 @@ func (p rolloutPlan) versionsNamed() []string {
 	return sets.List(names)
 }
 
-// rolloutDue says whether workloads should be moved to es's current version:
-// it is newer than the one last rolled out (force-sync lowers that mark).
-// Otherwise a `kubectl rollout undo` stays undone.
+// rolloutDue says whether workloads should be moved to es's served version:
+// the current one is newer than the one last rolled out (force-sync lowers
+// that mark), or a hold was set, changed or released since. Otherwise a
+// `kubectl rollout undo` stays undone.
 func rolloutDue(es *vfv1alpha1.ExternalSecret) bool {
-	return es.Status.CurrentSecretName != "" && es.Status.Revision > es.Status.RolloutRevision
+	return es.Status.CurrentSecretName != "" &&
+		(es.Status.Revision > es.Status.RolloutRevision || es.Status.HeldVersion != es.Status.RolloutHeldVersion)
+}
+
+// markRolledOut records that workloads use what es serves now.
+func markRolledOut(es *vfv1alpha1.ExternalSecret) {
+	es.Status.RolloutRevision = es.Status.Revision
+	es.Status.RolloutHeldVersion = es.Status.HeldVersion
 }
 
 // rolloutWait is how long es's rollout waits for ExternalSecrets rotating
@@ -91,10 +100,10 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 	if !rolloutDue(es) {
 		return 0
 	}
-	current := es.Status.CurrentSecretName
+	current := es.ServedVersion()
 	older := olderVersions(es, owned, current)
 	if older.Len() == 0 && es.Spec.Rollout == nil {
-		es.Status.RolloutRevision = es.Status.Revision // the first version: admission gives it to new Pods
+		markRolledOut(es) // the first version: admission gives it to new Pods
 		return 0
 	}
 	if wait := rolloutWait(es, orDefault(r.RolloutBatchWindow, DefaultRolloutBatchWindow), r.now()); wait > 0 {
@@ -144,7 +153,7 @@ func (r *Reconciler) rolloutWhenDue(ctx context.Context, es *vfv1alpha1.External
 		r.markRollout(es, len(rolled), failures)
 	}
 	if len(failures) == 0 {
-		es.Status.RolloutRevision = es.Status.Revision
+		markRolledOut(es)
 	}
 	return 0
 }
@@ -233,7 +242,7 @@ func (r *Reconciler) indexed(ctx context.Context, es *vfv1alpha1.ExternalSecret)
 	if err := r.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: vfv1alpha1.TargetIndexName}, index); err != nil {
 		return false
 	}
-	return index.Targets[es.TargetBaseName()] == es.Status.CurrentSecretName
+	return index.Targets[es.TargetBaseName()] == es.ServedVersion()
 }
 
 // dueWith lists es and the other ExternalSecrets of its namespace whose
@@ -292,9 +301,9 @@ func planRollouts(workloads []workload, due []*vfv1alpha1.ExternalSecret, olderF
 	return plans, missing, nil
 }
 
-// addToPlan adds what moving w to es's current version writes. No I/O.
+// addToPlan adds what moving w to es's served version writes. No I/O.
 func addToPlan(p *rolloutPlan, es *vfv1alpha1.ExternalSecret, older sets.Set[string], targeted, pinning bool) {
-	current := es.Status.CurrentSecretName
+	current := es.ServedVersion()
 	tmpl := p.workload.template
 	if pinning && es.IsImmutable() {
 		pin := podrefs.PinAnnotation(es.TargetBaseName())
@@ -347,11 +356,11 @@ func targetedBy(es *vfv1alpha1.ExternalSecret, workloads []workload) (sets.Set[s
 	return chosen, missing, nil
 }
 
-// olderOf names the versions of es other than its current one, from status.
+// olderOf names the versions of es other than its served one, from status.
 func olderOf(es *vfv1alpha1.ExternalSecret) sets.Set[string] {
 	older := sets.New[string]()
 	for _, v := range es.Status.Versions {
-		if v.Name != es.Status.CurrentSecretName {
+		if v.Name != es.ServedVersion() {
 			older.Insert(v.Name)
 		}
 	}
@@ -361,7 +370,7 @@ func olderOf(es *vfv1alpha1.ExternalSecret) sets.Set[string] {
 func (r *Reconciler) markRollout(es *vfv1alpha1.ExternalSecret, rolled int, failures []string) {
 	cond := metav1.Condition{
 		Type: vfv1alpha1.RolledOutCondition, Status: metav1.ConditionTrue, Reason: vfv1alpha1.RolloutReason,
-		Message: fmt.Sprintf("Workloads use %s (%d rolled in this sync)", es.Status.CurrentSecretName, rolled), ObservedGeneration: es.Generation,
+		Message: fmt.Sprintf("Workloads use %s (%d rolled in this sync)", es.ServedVersion(), rolled), ObservedGeneration: es.Generation,
 	}
 	if len(failures) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, vfv1alpha1.RolloutFailedReason
@@ -397,15 +406,27 @@ func optedIn(obj client.Object, esName string) bool {
 	return false
 }
 
-// patchWorkload writes a plan in one JSON patch: a test before every
-// replaced reference, so a template changed meanwhile is refused rather than
-// overwritten, and nothing else in the object is touched.
+// patchWorkload writes a plan. Rewrites go in one JSON patch, with a test
+// before every replaced reference so that a template changed meanwhile is
+// refused rather than overwritten; it carries the pins too, so a workload
+// rolls once. On the kinds a GitOps engine applies, the pins are then
+// applied under the operator's field manager (a no-op change after the
+// patch), so that the engine's next apply keeps them.
 func (r *Reconciler) patchWorkload(ctx context.Context, p rolloutPlan) error {
-	body, err := json.Marshal(planPatch(p))
-	if err != nil {
-		return err
+	applied := slices.Contains(rolledKinds, p.workload.kind) && len(p.pins) > 0
+	if len(p.rewrites) > 0 || !applied {
+		body, err := json.Marshal(planPatch(p))
+		if err != nil {
+			return err
+		}
+		if err := r.Patch(ctx, p.workload.obj, client.RawPatch(types.JSONPatchType, body), fieldOwner); err != nil {
+			return err
+		}
 	}
-	return r.Patch(ctx, p.workload.obj, client.RawPatch(types.JSONPatchType, body), fieldOwner)
+	if !applied {
+		return nil
+	}
+	return pins.Apply(ctx, r.Client, p.workload.kind, p.workload.obj, pins.On(p.workload.template), p.pins, false)
 }
 
 // planPatch is the JSON patch of a plan. No I/O.

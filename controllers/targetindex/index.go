@@ -13,7 +13,8 @@ import (
 
 // Entry is what one target contributes to its namespace's TargetIndex.
 type Entry struct {
-	// Current is the value in TargetIndex.Targets ("" before the first version).
+	// Current is the value in TargetIndex.Targets: the version new Pods get,
+	// the held one while a hold is in effect ("" before the first version).
 	Current string
 	// Versions is the value in TargetIndex.Versions: kept versions,
 	// space-separated, the current one first.
@@ -31,7 +32,7 @@ type Entry struct {
 // No I/O.
 func EntryOf(es *vfv1alpha1.ExternalSecret) (target string, entry Entry, ok bool) {
 	base := es.TargetBaseName()
-	current := es.Status.CurrentSecretName
+	current := es.ServedVersion()
 	if !strings.HasPrefix(current, base+"-") {
 		current = "" // a version of another base: target.name was just edited
 	}

@@ -3,7 +3,6 @@ package gitops
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,15 +49,8 @@ spec:
 }
 
 func TestGitOpsManagedDeploymentUsesVersionsWithoutDrift(t *testing.T) {
-	for _, tool := range []struct {
-		name       string
-		apply      func(*testing.T, string)
-		serverSide bool
-	}{
-		{"Flux (server-side apply, force)", fluxApply, true},
-		{"Argo CD (client-side apply)", argoApply, false},
-	} {
-		t.Run(tool.name, func(t *testing.T) {
+	for _, engine := range engines() {
+		t.Run(engine.name, func(t *testing.T) {
 			reg := start(t)
 			ns := env.Namespace(t, nil)
 			store := operator.ReadyFakeStore(t, env.Client, ns, "store", fixtures.FakeData("db", `{"password":"r1"}`)...)
@@ -66,11 +58,12 @@ func TestGitOpsManagedDeploymentUsesVersionsWithoutDrift(t *testing.T) {
 			operator.Create(t, env.Client, es)
 			v1 := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
 
+			sync := engine.start(t)
 			manifest := newGitRepo(t).write("web.yaml", webManifest(ns))
-			tool.apply(t, manifest)
+			sync.apply(t, manifest)
 			rs := waitReplicaSets(t, ns, 1)
 			waitPodsHolding(t, rs[0], 2, v1)
-			reconcileLoop(t, tool.apply, tool.serverSide, manifest, ns, 1)
+			reconcileLoop(t, sync, manifest, ns, 1)
 
 			// Rotation: one rollout; the new ReplicaSet's Pods hold the new
 			// version, the old one's keep theirs.
@@ -83,19 +76,20 @@ func TestGitOpsManagedDeploymentUsesVersionsWithoutDrift(t *testing.T) {
 			if got := rs[1].Spec.Template.Annotations[podrefs.PinAnnotation("db-credentials")]; got != v2 {
 				t.Errorf("new ReplicaSet pins %q, want %s", got, v2)
 			}
-			reconcileLoop(t, tool.apply, tool.serverSide, manifest, ns, 2)
+			reconcileLoop(t, sync, manifest, ns, 2)
 			if got := operator.MetricValue(t, reg, "vaultferry_rollouts_total", map[string]string{"namespace": ns, "result": "Success"}); got != 1 {
 				t.Errorf("vaultferry_rollouts_total = %v after one rotation, want 1", got)
 			}
 			assertVersionsExist(t, ns, v1, v2) // history 1, but v1 is in use
 
 			// kubectl rollout undo returns to the exact previous version and
-			// stays there through the operator's rechecks and the tool's
-			// reconciliations.
+			// stays there through the operator's rechecks and the engine's
+			// reconciliations (Flux takes over kubectl's fields and would
+			// remove a pin only kubectl owned).
 			env.MustKubectl(t, "-n", ns, "rollout", "undo", "deployment/web")
 			waitPinned(t, ns, v1)
-			time.Sleep(3 * time.Second) // > batch window and in-use recheck: nothing may roll forward
-			reconcileLoop(t, tool.apply, tool.serverSide, manifest, ns, 2)
+			waitPinOwned(t, ns, "web", "db-credentials")
+			reconcileLoop(t, sync, manifest, ns, 2)
 			waitPinned(t, ns, v1)
 			rs = replicaSets(t, ns, "web")
 			waitPodsHolding(t, rs[len(rs)-1], 2, v1)
@@ -107,7 +101,7 @@ func TestGitOpsManagedDeploymentUsesVersionsWithoutDrift(t *testing.T) {
 			waitPinned(t, ns, v3)
 			rs = waitReplicaSets(t, ns, 3)
 			waitPodsHolding(t, rs[2], 1, v3)
-			reconcileLoop(t, tool.apply, tool.serverSide, manifest, ns, 3)
+			reconcileLoop(t, sync, manifest, ns, 3)
 			operator.WaitForEvent(t, env.Client, ns, "web", vfv1alpha1.RolloutReason)
 			// history.limit is 1, but every version is still pinned by a
 			// ReplicaSet that undo can return to, or held by its Pods.
@@ -117,14 +111,14 @@ func TestGitOpsManagedDeploymentUsesVersionsWithoutDrift(t *testing.T) {
 	}
 }
 
-// reconcileLoop applies the manifest as the GitOps tool does at each
-// interval and checks it reports no drift and causes no rollout.
-func reconcileLoop(t *testing.T, apply func(*testing.T, string), serverSide bool, manifest, namespace string, replicaSetsWant int) {
+// reconcileLoop runs three of the engine's intervals and checks that it
+// reports no drift and causes no rollout.
+func reconcileLoop(t *testing.T, sync syncer, manifest, namespace string, replicaSetsWant int) {
 	t.Helper()
 	before := deployment(t, namespace, "web")
 	for range 3 {
-		apply(t, manifest)
-		if diff := drift(t, manifest, serverSide); diff != "" {
+		sync.apply(t, manifest)
+		if diff := sync.diff(t, manifest); diff != "" {
 			t.Fatalf("drift reported for the Git manifest:\n%s", diff)
 		}
 	}
@@ -179,4 +173,3 @@ func assertVersionsExist(t *testing.T, namespace string, names ...string) {
 	}
 }
 
-var _ = strings.Contains

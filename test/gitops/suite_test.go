@@ -2,13 +2,13 @@
 // applies from Git, on the real API server with the real
 // kube-controller-manager (Deployments create ReplicaSets and Pods) and the
 // stable-reference admission policies installed. Flux's kustomize-controller
-// is simulated by what it does to a Deployment: a server-side apply of the
-// Git manifest with its field manager and force, repeated at every interval,
-// and a server-side dry run to detect drift; Argo CD by client-side apply.
+// runs with its own apply engine (fluxcd/pkg/ssa, driven as
+// kustomize-controller drives it); Argo CD's sync modes with kubectl.
 package gitops
 
 import (
 	"context"
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -76,27 +77,60 @@ func (g gitRepo) write(name, manifest string) string {
 	return path
 }
 
-// fluxApply does what kustomize-controller does at each interval.
+// fluxApply is a server-side apply with kustomize-controller's field
+// manager and force, without Flux's managedFields cleanup: the stand-in
+// for tests whose subject is not what Flux does to fields others own
+// (those use kustomization, Flux's own engine).
 func fluxApply(t *testing.T, manifest string) {
 	t.Helper()
 	env.MustKubectl(t, "apply", "--server-side", "--field-manager=kustomize-controller", "--force-conflicts", "-f", manifest)
 }
 
-// argoApply does what Argo CD's default sync does: a client-side apply.
-func argoApply(t *testing.T, manifest string) {
-	t.Helper()
-	env.MustKubectl(t, "apply", "-f", manifest)
+// syncer is a GitOps engine's view of one application: apply is one
+// interval's sync, diff its drift detection ("" when in sync).
+type syncer interface {
+	apply(t *testing.T, manifest string)
+	diff(t *testing.T, manifest string) string
 }
 
-// drift runs the tool's drift detection against the live objects and
-// returns the diff ("" when in sync): a server-side apply dry run with
-// kustomize-controller's field manager for Flux, a client-side diff for Argo CD.
-func drift(t *testing.T, manifest string, serverSide bool) string {
-	t.Helper()
-	args := []string{"diff", "-f", manifest}
-	if serverSide {
-		args = append(args, "--server-side", "--field-manager=kustomize-controller", "--force-conflicts")
+// engine names a GitOps engine and starts its view of an application.
+type engine struct {
+	name  string
+	start func(t *testing.T) syncer
+}
+
+// engines are the GitOps engines every workload story runs with: Flux's
+// own apply engine as kustomize-controller drives it, and Argo CD's two
+// sync modes reproduced with kubectl (its engine needs Go 1.27):
+// client-side apply with the 3-way diff over last-applied-configuration,
+// and server-side apply with a server-side diff.
+func engines() []engine {
+	return []engine{
+		{"Flux (fluxcd/pkg/ssa)", func(t *testing.T) syncer { return newKustomization(t, "apps") }},
+		{"Argo CD (client-side apply, 3-way diff)", func(*testing.T) syncer { return kubectlApply{} }},
+		{"Argo CD (server-side apply, server-side diff)", func(*testing.T) syncer { return kubectlApply{fieldManager: "argocd-controller"} }},
 	}
+}
+
+// kubectlApply applies as Argo CD's sync does: client-side apply, or with
+// fieldManager a server-side apply with force under that manager.
+type kubectlApply struct{ fieldManager string }
+
+func (k kubectlApply) flags() []string {
+	if k.fieldManager == "" {
+		return nil
+	}
+	return []string{"--server-side", "--field-manager=" + k.fieldManager, "--force-conflicts"}
+}
+
+func (k kubectlApply) apply(t *testing.T, manifest string) {
+	t.Helper()
+	env.MustKubectl(t, append([]string{"apply", "-f", manifest}, k.flags()...)...)
+}
+
+func (k kubectlApply) diff(t *testing.T, manifest string) string {
+	t.Helper()
+	args := append([]string{"diff", "-f", manifest}, k.flags()...)
 	out, err := env.Kubectl(context.Background(), args...)
 	if err == nil {
 		return ""
@@ -107,6 +141,10 @@ func drift(t *testing.T, manifest string, serverSide bool) string {
 	t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
 	return ""
 }
+
+func (k *kustomization) apply(_ *testing.T, manifest string) { k.reconcile(manifest) }
+
+func (k *kustomization) diff(_ *testing.T, manifest string) string { return k.diffOf(manifest) }
 
 // replicaSets lists the ReplicaSets of Deployment name, oldest revision first.
 func replicaSets(t *testing.T, namespace, name string) []appsv1.ReplicaSet {
@@ -166,4 +204,25 @@ func waitPodsHolding(t *testing.T, rs appsv1.ReplicaSet, n int, want string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// waitPinOwned waits until the operator co-owns target's pin on the pod
+// template of Deployment name through server-side apply: a GitOps engine's
+// apply of a manifest without the pin then leaves it alone, whoever wrote it.
+func waitPinOwned(t *testing.T, namespace, name, target string) {
+	t.Helper()
+	pin := fieldpath.MakePathOrDie("spec", "template", "metadata", "annotations", podrefs.PinAnnotation(target))
+	operator.WaitFor(t, env.Client, deployment(t, namespace, name), "the operator applying "+pin.String(), func(d *appsv1.Deployment) bool {
+		for _, entry := range d.ManagedFields {
+			if entry.Manager != "vaultferry" || entry.Operation != metav1.ManagedFieldsOperationApply || entry.FieldsV1 == nil {
+				continue
+			}
+			owned := &fieldpath.Set{}
+			if err := owned.FromJSON(bytes.NewReader(entry.FieldsV1.Raw)); err != nil {
+				t.Fatal(err)
+			}
+			return owned.Has(pin)
+		}
+		return false
+	})
 }
