@@ -69,6 +69,7 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 				`{secret: {name: tpl, items: [{key: c}]}, target: Annotations}, {literal: "x: y", target: Labels}]}`),
 			"spec:\n", "spec:\n  refreshPolicy: OnChange\n", 1), "property: password}", "property: password, decodingStrategy: Auto}", 1),
 		"ExternalSecret with target and history":                                     validExternalSecret,
+		"ExternalSecret held at a version":                                           strings.Replace(validExternalSecret, "name: db\n    history", "name: db\n    holdVersion: db-7hk2m9t4bc\n    history", 1),
 		"SecretStore with the fake provider":                                         storeWith(`fake: {data: [{key: k, value: v, version: "1"}]}`),
 		"SecretStore with Azure workload identity":                                   storeWith(`azurekv: {vaultUrl: "https://kv.vault.azure.net", authType: WorkloadIdentity, serviceAccountRef: {name: app}}`),
 		"SecretStore with Vault Kubernetes auth as its own ServiceAccount":           storeWith(`vault: {server: "https://v:8200", auth: {kubernetes: {role: r, serviceAccountRef: {name: app}}}}`),
@@ -497,6 +498,24 @@ func TestInvalidObjectsAreRefusedWithTheRuleMessage(t *testing.T) {
 		"target name that is not a DNS subdomain": {
 			strings.Replace(validExternalSecret, "name: db\n    history", "name: DB_Password\n    history", 1),
 			"target.name must be a DNS subdomain",
+		},
+		"hold on a version of another target": {
+			strings.Replace(validExternalSecret, "name: db\n    history", "name: db\n    holdVersion: api-7hk2m9t4bc\n    history", 1),
+			"target.holdVersion must be a version of target.name: <target.name>-<hash>",
+		},
+		"hold on a name that is not a Secret name": {
+			strings.Replace(validExternalSecret, "name: db\n    history", "name: db\n    holdVersion: db-../x\n    history", 1),
+			"target.holdVersion must be the name of a version",
+		},
+		"hold on a mutable target": {
+			strings.Replace(validExternalSecret, "name: db\n    history", "name: db\n    immutable: false\n    holdVersion: db-7hk2m9t4bc\n    history", 1),
+			"target.holdVersion holds one of the immutable versions: it needs target.immutable true",
+		},
+		"hold on dynamic credentials": {
+			strings.Replace(esWithout(`  data:
+  - secretKey: password
+    remoteRef: {key: apps/db, property: password}`)+"\n  dynamic: {path: database/creds/app}", "name: db\n    history", "name: db\n    holdVersion: db-7hk2m9t4bc\n    history", 1),
+			"target.holdVersion cannot hold dynamic credentials: their leases end",
 		},
 		"target name too long for the hash suffix": {
 			strings.Replace(validExternalSecret, "name: db\n    history", "name: "+strings.Repeat("a", 243)+"\n    history", 1),

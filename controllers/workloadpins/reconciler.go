@@ -11,6 +11,7 @@ package workloadpins
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,10 @@ import (
 )
 
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
+
+// conflictRetry is how soon a workload that changed under an apply is
+// looked at again.
+const conflictRetry = 100 * time.Millisecond
 
 // Kind is a workload kind whose pod template GitOps engines apply.
 type Kind struct {
@@ -87,7 +92,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	current := pins.On(template)
 	if err := pins.Apply(ctx, r.Client, r.Kind.Name, obj, current, nil, true); err != nil {
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil // the cache brings the newer object
 		}
 		return ctrl.Result{}, err
 	}

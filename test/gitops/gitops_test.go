@@ -172,4 +172,3 @@ func assertVersionsExist(t *testing.T, namespace string, names ...string) {
 		}
 	}
 }
-

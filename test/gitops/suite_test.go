@@ -8,7 +8,6 @@ package gitops
 
 import (
 	"context"
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -89,14 +88,18 @@ func fluxApply(t *testing.T, manifest string) {
 // syncer is a GitOps engine's view of one application: apply is one
 // interval's sync, diff its drift detection ("" when in sync).
 type syncer interface {
-	apply(t *testing.T, manifest string)
-	diff(t *testing.T, manifest string) string
+	apply(t *testing.T, manifests ...string)
+	diff(t *testing.T, manifests ...string) string
 }
 
-// engine names a GitOps engine and starts its view of an application.
+// engine names a GitOps engine and starts its view of an application
+// (names without commas: kubectl splits -f paths, which hold test names).
 type engine struct {
 	name  string
 	start func(t *testing.T) syncer
+	// takesOverKubectl: the engine's apply takes over fields written with
+	// kubectl and removes those its manifest lacks (Flux).
+	takesOverKubectl bool
 }
 
 // engines are the GitOps engines every workload story runs with: Flux's
@@ -106,9 +109,9 @@ type engine struct {
 // and server-side apply with a server-side diff.
 func engines() []engine {
 	return []engine{
-		{"Flux (fluxcd/pkg/ssa)", func(t *testing.T) syncer { return newKustomization(t, "apps") }},
-		{"Argo CD (client-side apply, 3-way diff)", func(*testing.T) syncer { return kubectlApply{} }},
-		{"Argo CD (server-side apply, server-side diff)", func(*testing.T) syncer { return kubectlApply{fieldManager: "argocd-controller"} }},
+		{"Flux", func(t *testing.T) syncer { return newKustomization(t, "apps") }, true},
+		{"ArgoCD-client-side", func(*testing.T) syncer { return kubectlApply{} }, false},
+		{"ArgoCD-server-side", func(*testing.T) syncer { return kubectlApply{fieldManager: "argocd-controller"} }, false},
 	}
 }
 
@@ -116,21 +119,25 @@ func engines() []engine {
 // fieldManager a server-side apply with force under that manager.
 type kubectlApply struct{ fieldManager string }
 
-func (k kubectlApply) flags() []string {
-	if k.fieldManager == "" {
-		return nil
+func (k kubectlApply) args(verb string, manifests []string) []string {
+	args := []string{verb}
+	for _, m := range manifests {
+		args = append(args, "-f", m)
 	}
-	return []string{"--server-side", "--field-manager=" + k.fieldManager, "--force-conflicts"}
+	if k.fieldManager == "" {
+		return args
+	}
+	return append(args, "--server-side", "--field-manager="+k.fieldManager, "--force-conflicts")
 }
 
-func (k kubectlApply) apply(t *testing.T, manifest string) {
+func (k kubectlApply) apply(t *testing.T, manifests ...string) {
 	t.Helper()
-	env.MustKubectl(t, append([]string{"apply", "-f", manifest}, k.flags()...)...)
+	env.MustKubectl(t, k.args("apply", manifests)...)
 }
 
-func (k kubectlApply) diff(t *testing.T, manifest string) string {
+func (k kubectlApply) diff(t *testing.T, manifests ...string) string {
 	t.Helper()
-	args := append([]string{"diff", "-f", manifest}, k.flags()...)
+	args := k.args("diff", manifests)
 	out, err := env.Kubectl(context.Background(), args...)
 	if err == nil {
 		return ""
@@ -142,9 +149,9 @@ func (k kubectlApply) diff(t *testing.T, manifest string) string {
 	return ""
 }
 
-func (k *kustomization) apply(_ *testing.T, manifest string) { k.reconcile(manifest) }
+func (k *kustomization) apply(_ *testing.T, manifests ...string) { k.reconcile(manifests...) }
 
-func (k *kustomization) diff(_ *testing.T, manifest string) string { return k.diffOf(manifest) }
+func (k *kustomization) diff(_ *testing.T, manifests ...string) string { return k.diffOf(manifests...) }
 
 // replicaSets lists the ReplicaSets of Deployment name, oldest revision first.
 func replicaSets(t *testing.T, namespace, name string) []appsv1.ReplicaSet {
@@ -218,7 +225,7 @@ func waitPinOwned(t *testing.T, namespace, name, target string) {
 				continue
 			}
 			owned := &fieldpath.Set{}
-			if err := owned.FromJSON(bytes.NewReader(entry.FieldsV1.Raw)); err != nil {
+			if err := owned.FromJSON(entry.FieldsV1.GetRawReader()); err != nil {
 				t.Fatal(err)
 			}
 			return owned.Has(pin)

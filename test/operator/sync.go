@@ -46,7 +46,7 @@ func WaitSynced(t testing.TB, c client.Client, es *vfv1alpha1.ExternalSecret, no
 	return WaitFor(t, c, es, "a synced version", func(es *vfv1alpha1.ExternalSecret) bool {
 		return HasReason(es.Status.Conditions, metav1.ConditionTrue, vfv1alpha1.SyncedReason) &&
 			es.Status.ObservedGeneration == es.Generation &&
-			es.Status.SyncedForceSync == es.Annotations[vfv1alpha1.ForceSyncAnnotation] &&
+			!es.ForceSyncRequested() &&
 			es.Status.CurrentSecretName != "" && es.Status.CurrentSecretName != notName
 	})
 }

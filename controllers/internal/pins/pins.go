@@ -8,7 +8,6 @@
 package pins
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -46,7 +45,7 @@ func Unowned(managedFields []metav1.ManagedFieldsEntry, template *corev1.PodTemp
 	owned := &fieldpath.Set{}
 	for _, entry := range managedFields {
 		if entry.Manager == FieldManager && entry.Operation == metav1.ManagedFieldsOperationApply && entry.Subresource == "" && entry.FieldsV1 != nil {
-			if err := owned.FromJSON(bytes.NewReader(entry.FieldsV1.Raw)); err != nil {
+			if err := owned.FromJSON(entry.FieldsV1.GetRawReader()); err != nil {
 				return nil, fmt.Errorf("reading the operator's managedFields: %w", err)
 			}
 		}
