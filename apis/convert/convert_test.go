@@ -155,7 +155,7 @@ func TestCorpusCoversEverySharedField(t *testing.T) {
 // vaultferryOnly are fields External Secrets Operator does not have (or
 // whose subtree another test covers).
 var vaultferryOnly = regexp.MustCompile(strings.Join([]string{
-	`\.rollout`, `\.history`, `\.dynamic`, `\.maxKeys$`, `\.allowedKeys$`, `\.allowedDynamic`, `\.rateLimit`, `\.minRefreshInterval$`, `\.endpoint$`, `\.clientTLSSecretRef`,
+	`\.rollout`, `\.history`, `\.holdVersion$`, `\.dynamic`, `\.maxKeys$`, `\.allowedKeys$`, `\.allowedDynamic`, `\.rateLimit`, `\.minRefreshInterval$`, `\.endpoint$`, `\.clientTLSSecretRef`,
 	`fake\.authSecretRef`, `fake\.token$`, `fake\.data\.tags$`, `templateFrom\.(configMap|secret)\.namespace$`,
 	`ClusterExternalSecret:spec\.externalSecretSpec\.`, // the ExternalSecret spec, covered above
 }, "|"))
