@@ -91,7 +91,7 @@ func CacheOptions(watchNamespaces ...string) cache.Options {
 		&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{vfv1alpha1.ManagedLabel: "true"}), Transform: withoutData},
 	}}
 	for _, kind := range workloadpins.Kinds {
-		opts.ByObject[kind.New()] = cache.ByObject{Transform: workloadpins.CacheTransform}
+		opts.ByObject[kind.New()] = cache.ByObject{Transform: kind.CacheTransform}
 	}
 	if len(watchNamespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}

@@ -35,7 +35,7 @@ var (
 
 // listWorkloads lists the objects of kinds in namespace, reading the API
 // server directly: the cache keeps of workloads only their pins (see
-// workloadpins.CacheTransform), and both callers run
+// workloadpins.Kind.CacheTransform), and both callers run
 // only when a version changes or is about to be pruned.
 func listWorkloads(ctx context.Context, reader client.Reader, namespace string, kinds []string) ([]workload, error) {
 	var out []workload

@@ -10,7 +10,6 @@ package workloadpins
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -48,16 +47,6 @@ var Kinds = []Kind{
 	{"Deployment", func() client.Object { return &appsv1.Deployment{} }, func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template }},
 	{"StatefulSet", func() client.Object { return &appsv1.StatefulSet{} }, func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template }},
 	{"DaemonSet", func() client.Object { return &appsv1.DaemonSet{} }, func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template }},
-}
-
-// kindOf finds obj's Kind.
-func kindOf(obj client.Object) (Kind, bool) {
-	for _, k := range Kinds {
-		if fmt.Sprintf("%T", k.New()) == fmt.Sprintf("%T", obj) {
-			return k, true
-		}
-	}
-	return Kind{}, false
 }
 
 // Reconciler applies, under the operator's field manager, the pins of a
@@ -112,19 +101,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// CacheTransform strips a cached workload to what Reconcile reads: its
-// identity, its pins and the operator's own managedFields entry, so that
-// watching every workload of the cluster costs a few hundred bytes each.
-// Nothing else reads workloads from the cache (rollouts and the in-use
-// check read the API server).
-func CacheTransform(obj any) (any, error) {
+// CacheTransform strips a cached workload of the kind to what Reconcile
+// reads: its identity, its pins and the operator's own managedFields entry,
+// so that watching every workload of the cluster costs a few hundred bytes
+// each. Nothing else reads workloads from the cache (rollouts and the
+// in-use check read the API server).
+func (k Kind) CacheTransform(obj any) (any, error) {
 	o, ok := obj.(client.Object)
 	if !ok {
-		return obj, nil
-	}
-	k, ok := kindOf(o)
-	if !ok {
-		return obj, nil
+		return obj, nil // a tombstone
 	}
 	stripped := k.New()
 	stripped.SetName(o.GetName())

@@ -19,7 +19,7 @@ func TestCacheTransformKeepsOnlyPins(t *testing.T) {
 	}}
 	d.Spec.Template.Annotations = map[string]string{"vaultferry.io/version.db": "db-1", "checksum": "c"}
 	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app", Image: "web:1"}}
-	got, err := CacheTransform(d)
+	got, err := Kinds[0].CacheTransform(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestCacheTransformKeepsOnlyPins(t *testing.T) {
 		t.Errorf("managedFields %v, want the operator's apply only", s.ManagedFields)
 	}
 	for _, k := range Kinds {
-		if _, err := CacheTransform(k.New()); err != nil {
+		if _, err := k.CacheTransform(k.New()); err != nil {
 			t.Errorf("%s: %v", k.Name, err)
 		}
 	}
