@@ -194,7 +194,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		return err
 	}
 	if pinning { // the policies' parameter: written only where they are installed
-		index := &targetindex.Reconciler{Client: mgr.GetClient(), Scope: cfg.WatchLabelSelector}
+		index := &targetindex.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: events, Scope: cfg.WatchLabelSelector}
 		if err := index.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up TargetIndex controller: %w", err)
 		}

@@ -82,6 +82,13 @@ const (
 	HoldReleasedReason = "HoldReleased"
 	// InUseReason: superseded leases are held for versions still in use.
 	InUseReason = "InUse"
+	// VersionsInUseReason: a deleted ExternalSecret waits for Pods and pod
+	// templates to stop using its versions before they and it go.
+	VersionsInUseReason = "VersionsInUse"
+	// UnresolvedPodReason (event only): Pods admitted before their target
+	// was indexed name a Secret that never exists; their workload was
+	// pinned to the served version, or a bare Pod must be re-created.
+	UnresolvedPodReason = "UnresolvedPod"
 	// NoneHeldReason: no superseded lease is held.
 	NoneHeldReason = "NoneHeld"
 	// ProvisionedReason: every selected namespace has its ExternalSecret.
@@ -139,4 +146,8 @@ const (
 	// RetainFinalizer is set on an ExternalSecret with deletionPolicy Retain,
 	// so its versions can be released from garbage collection before it goes.
 	RetainFinalizer = "vaultferry.io/retain-versions"
+	// InUseFinalizer is set on an ExternalSecret with deletionPolicy Delete
+	// (static sources): when it is deleted, each version is deleted once no
+	// Pod or pod template uses it, and only then the ExternalSecret goes.
+	InUseFinalizer = "vaultferry.io/versions-in-use"
 )

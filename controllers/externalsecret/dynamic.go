@@ -389,12 +389,7 @@ func (r *Reconciler) revokeOnDeletion(ctx context.Context, es *vfv1alpha1.Extern
 			return err
 		}
 	}
-	before := es.DeepCopy()
-	controllerutil.RemoveFinalizer(es, vfv1alpha1.LeaseFinalizer)
-	if err := r.Patch(ctx, es, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("removing finalizer of %s: %w", es.Name, err)
-	}
-	return nil
+	return r.removeFinalizer(ctx, es, vfv1alpha1.LeaseFinalizer)
 }
 
 // recordLeases sets the LeasesHeld condition and the lease metrics from

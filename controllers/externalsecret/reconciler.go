@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
@@ -143,10 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	if !es.DeletionTimestamp.IsZero() {
-		if err := r.revokeOnDeletion(ctx, es); err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{}, r.releaseRetainedVersions(ctx, es)
+		return r.finalize(ctx, es)
 	}
 	if err := r.syncFinalizer(ctx, es); err != nil {
 		return ctrl.Result{}, err
@@ -609,56 +605,6 @@ func failurePolicy(failure *requeue.Error, refresh, storeWait time.Duration) (ct
 	default:
 		return ctrl.Result{}, failure
 	}
-}
-
-// syncFinalizer keeps the Retain finalizer exactly when deletionPolicy is Retain.
-func (r *Reconciler) syncFinalizer(ctx context.Context, es *vfv1alpha1.ExternalSecret) error {
-	retain := es.Spec.Target.DeletionPolicy == vfv1alpha1.DeletionPolicyRetain
-	revoke := es.Spec.Dynamic != nil
-	if retain == controllerutil.ContainsFinalizer(es, vfv1alpha1.RetainFinalizer) && revoke == controllerutil.ContainsFinalizer(es, vfv1alpha1.LeaseFinalizer) {
-		return nil
-	}
-	before := es.DeepCopy()
-	for finalizer, want := range map[string]bool{vfv1alpha1.RetainFinalizer: retain, vfv1alpha1.LeaseFinalizer: revoke} {
-		if want {
-			controllerutil.AddFinalizer(es, finalizer)
-		} else {
-			controllerutil.RemoveFinalizer(es, finalizer)
-		}
-	}
-	if err := r.Patch(ctx, es, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("updating finalizers of %s: %w", es.Name, err)
-	}
-	return nil
-}
-
-// releaseRetainedVersions runs when an ExternalSecret with deletionPolicy
-// Retain is deleted: its versions lose their owner reference, so the garbage
-// collector keeps them, and then the finalizer goes. With Delete, there is no
-// finalizer and the garbage collector removes the versions with their owner.
-func (r *Reconciler) releaseRetainedVersions(ctx context.Context, es *vfv1alpha1.ExternalSecret) error {
-	if !controllerutil.ContainsFinalizer(es, vfv1alpha1.RetainFinalizer) {
-		return nil
-	}
-	owned, err := r.ownedVersions(ctx, es)
-	if err != nil {
-		return err
-	}
-	for i := range owned {
-		s := &owned[i]
-		before := s.DeepCopy()
-		s.OwnerReferences = nil
-		if err := r.Patch(ctx, s, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("releasing version %s: %w", s.Name, err)
-		}
-	}
-	before := es.DeepCopy()
-	controllerutil.RemoveFinalizer(es, vfv1alpha1.RetainFinalizer)
-	if err := r.Patch(ctx, es, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("removing finalizer of %s: %w", es.Name, err)
-	}
-	log.FromContext(ctx).Info("Released versions of deleted ExternalSecret (deletionPolicy Retain)", "versions", len(owned))
-	return nil
 }
 
 func (r *Reconciler) now() time.Time {

@@ -172,6 +172,7 @@ func TestMutableTargetIsRewrittenInPlace(t *testing.T) {
 
 func TestDeletionPolicy(t *testing.T) {
 	start(t)
+	ctx := context.Background()
 	ns := env.Namespace(t, nil)
 	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"d1"}`)...)
 	keep := fixtures.ExternalSecret(ns, "keep", fixtures.WithDeletionPolicy(vfv1alpha1.DeletionPolicyRetain))
@@ -181,7 +182,7 @@ func TestDeletionPolicy(t *testing.T) {
 	dropped := synced(t, drop, "").Status.CurrentSecretName
 
 	for _, es := range []*vfv1alpha1.ExternalSecret{keep, drop} {
-		if err := env.Client.Delete(context.Background(), es); err != nil {
+		if err := env.Client.Delete(ctx, es); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,11 +193,63 @@ func TestDeletionPolicy(t *testing.T) {
 	if string(s.Data["password"]) != "d1" {
 		t.Errorf("retained version lost its data")
 	}
-	// Delete: the version stays controlled by the deleted ExternalSecret, so the
-	// garbage collector (absent in envtest) removes it with its owner.
-	if s := getSecret(t, ns, dropped); len(s.OwnerReferences) != 1 || !*s.OwnerReferences[0].Controller {
-		t.Errorf("Delete-policy version owner references = %+v, want the ExternalSecret as controller", s.OwnerReferences)
+	operator.WaitGone(t, env.Client, keep)
+	// Delete: nothing uses the version, so the operator deletes it (not only
+	// the garbage collector, absent in envtest) and the ExternalSecret goes.
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: dropped}})
+	operator.WaitGone(t, env.Client, drop)
+}
+
+// A deleted ExternalSecret (deletionPolicy Delete) keeps each version a Pod
+// or pod template uses, and itself, until nothing uses it; the unused ones
+// go at once. Ready says why it is still there.
+func TestDeletionWaitsForVersionsInUse(t *testing.T) {
+	start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t, nil)
+	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"u1"}`)...)
+	es := fixtures.ExternalSecret(ns, "app", fixtures.WithHistory(3))
+	operator.Create(t, env.Client, es)
+	first := synced(t, es, "").Status.CurrentSecretName
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"u2"}`)...)
+	operator.ForceSync(t, env.Client, es)
+	second := synced(t, es, first).Status.CurrentSecretName
+	setStoreData(t, store, fixtures.FakeData("db", `{"password":"u3"}`)...)
+	operator.ForceSync(t, env.Client, es)
+	third := synced(t, es, second).Status.CurrentSecretName
+
+	pod := podUsing(ns, "uses-first", first)
+	web := deploymentUsing(ns, "web", third)
+	operator.Create(t, env.Client, pod, web)
+	if err := env.Client.Delete(ctx, es); err != nil {
+		t.Fatal(err)
 	}
+
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: second}})
+	waiting := operator.WaitForReason(t, env.Client, es, metav1.ConditionFalse, vfv1alpha1.VersionsInUseReason)
+	if msg := operator.Condition(waiting.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, first) || !strings.Contains(msg, third) || strings.Contains(msg, second) {
+		t.Errorf("Ready message %q should name the versions in use (%s, %s) and not the deleted %s", msg, first, third, second)
+	}
+	operator.WaitForEvent(t, env.Client, ns, es.Name, vfv1alpha1.VersionsInUseReason)
+	for _, name := range []string{first, third} {
+		if got := string(getSecret(t, ns, name).Data["password"]); got == "" {
+			t.Errorf("version %s in use lost its data", name)
+		}
+	}
+
+	// The Pod goes: its version goes; the Deployment still names the newest.
+	if err := env.Client.Delete(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: first}})
+	if getSecret(t, ns, third).Name != third {
+		t.Fatalf("version %s deleted while a Deployment names it", third)
+	}
+	if err := env.Client.Delete(ctx, web); err != nil {
+		t.Fatal(err)
+	}
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: third}})
+	operator.WaitGone(t, env.Client, es)
 }
 
 func podUsing(namespace, name, secret string) *corev1.Pod {

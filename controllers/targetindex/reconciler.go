@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +31,11 @@ import (
 // Reconciler writes the TargetIndex of a namespace.
 type Reconciler struct {
 	client.Client
+	// APIReader reads Pods, ReplicaSets and workloads, which the manager
+	// does not cache (or caches stripped), from the API server.
+	APIReader client.Reader
+	// Events records the workloads and Pods resolved after indexing.
+	Events events.EventRecorder
 	// Scope limits the namespaces served (all when nil).
 	Scope labels.Selector
 }
@@ -54,7 +60,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case apierrors.IsNotFound(err):
 		want.Labels = map[string]string{"app.kubernetes.io/managed-by": "vaultferry"}
 		log.FromContext(ctx).V(1).Info("Creating the target index", "targets", want.TargetCount)
-		return ctrl.Result{}, client.IgnoreAlreadyExists(r.Create(ctx, want))
+		if err := r.Create(ctx, want); err != nil {
+			return ctrl.Result{}, client.IgnoreAlreadyExists(err)
+		}
+		return ctrl.Result{}, r.resolveUnresolvedPods(ctx, req.Namespace, want, newlyServed(nil, want))
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("reading the target index of %s: %w", req.Namespace, err)
 	case want.TargetCount == 0:
@@ -62,8 +71,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case sameEntries(index, want):
 		return ctrl.Result{}, nil
 	}
+	newly := newlyServed(index, want)
 	index.Targets, index.Versions, index.Pending, index.PinAnnotations, index.TargetCount = want.Targets, want.Versions, want.Pending, want.PinAnnotations, want.TargetCount
-	return ctrl.Result{}, r.Update(ctx, index)
+	if err := r.Update(ctx, index); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.resolveUnresolvedPods(ctx, req.Namespace, index, newly)
 }
 
 // SetupWithManager watches ExternalSecrets, waking their namespace only when

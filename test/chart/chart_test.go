@@ -5,7 +5,6 @@ package chart
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,23 +33,7 @@ var valueSets = map[string][]string{
 
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := tryHelm(t, args...)
-	if err != nil {
-		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func tryHelm(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	bin := filepath.Join(testenv.RepoRoot(), "bin", "helm")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("helm missing at %s: run 'make test-peers'", bin)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return testenv.Helm(t, args...)
 }
 
 // applyDryRun sends manifests to the API server for full validation without
@@ -120,12 +103,12 @@ func TestChartGuardsItsValues(t *testing.T) {
 		t.Error("no PodDisruptionBudget with the default two replicas")
 	}
 	for _, args := range [][]string{{"--set", "replicaCount=2", "--set", "leaderElection.enabled=false"}, {"--set", "replicaCount=5", "--set", "leaderElection.enabled=false"}} {
-		out, err := tryHelm(t, append([]string{"template", "vaultferry", chartDir}, args...)...)
+		out, err := testenv.TryHelm(t, append([]string{"template", "vaultferry", chartDir}, args...)...)
 		if err == nil || !strings.Contains(out, "leaderElection") {
 			t.Errorf("%v rendered (%v): more than one replica without leader election must be refused by the schema:\n%s", args, err, out)
 		}
 	}
-	if _, err := tryHelm(t, "template", "vaultferry", chartDir, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false"); err != nil {
+	if _, err := testenv.TryHelm(t, "template", "vaultferry", chartDir, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false"); err != nil {
 		t.Errorf("one replica without leader election is fine: %v", err)
 	}
 	if out := render(); strings.Contains(out, "--enable-fake-provider") {

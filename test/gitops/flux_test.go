@@ -3,6 +3,7 @@ package gitops
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -27,12 +28,14 @@ const (
 	fluxGroup      = "kustomize.toolkit.fluxcd.io"
 )
 
-// kustomization is one Flux Kustomization: its name and the inventory of
-// its last apply.
+// kustomization is one Flux Kustomization: its name, the annotations its
+// kustomize overlay gives every object (commonAnnotations), and the
+// inventory of its last apply.
 type kustomization struct {
-	t         *testing.T
-	name      string
-	inventory map[string]*unstructured.Unstructured // by ssautil.FmtUnstructured
+	t                 *testing.T
+	name              string
+	commonAnnotations map[string]string
+	inventory         map[string]*unstructured.Unstructured // by ssautil.FmtUnstructured
 }
 
 func newKustomization(t *testing.T, name string) *kustomization {
@@ -60,6 +63,14 @@ func (k *kustomization) objects(manifests ...string) []*unstructured.Unstructure
 			k.t.Fatal(err)
 		}
 		all = append(all, objects...)
+	}
+	for _, o := range all {
+		annotations := o.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		maps.Copy(annotations, k.commonAnnotations)
+		o.SetAnnotations(annotations)
 	}
 	if err := normalize.UnstructuredList(all); err != nil {
 		k.t.Fatal(err)

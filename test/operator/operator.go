@@ -170,7 +170,8 @@ func RunTargetIndex(env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := (&targetindex.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	index := &targetindex.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("vaultferry")}
+	if err := index.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() { _ = mgr.Start(context.Background()) }()
