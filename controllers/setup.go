@@ -190,6 +190,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := es.SetupWithManager(mgr, max(cfg.SyncConcurrency, 1)); err != nil {
 		return fmt.Errorf("setting up ExternalSecret controller: %w", err)
 	}
+	protector := &externalsecret.VersionProtector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: events,
+		InUseRecheck: cfg.InUseRecheck, Scope: cfg.WatchLabelSelector}
+	if err := protector.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the version protection controller: %w", err)
+	}
 	if err := setupClusterExternalSecrets(mgr, cfg, events); err != nil {
 		return err
 	}

@@ -82,9 +82,9 @@ const (
 	HoldReleasedReason = "HoldReleased"
 	// InUseReason: superseded leases are held for versions still in use.
 	InUseReason = "InUse"
-	// VersionsInUseReason: a deleted ExternalSecret waits for Pods and pod
-	// templates to stop using its versions before they and it go.
-	VersionsInUseReason = "VersionsInUse"
+	// VersionInUseReason (event only, on a version): the version is being
+	// deleted and stays until the Pods and pod templates using it are gone.
+	VersionInUseReason = "VersionInUse"
 	// UnresolvedPodReason (event only): Pods admitted before their target
 	// was indexed name a Secret that never exists; their workload was
 	// pinned to the served version, or a bare Pod must be re-created.
@@ -146,8 +146,9 @@ const (
 	// RetainFinalizer is set on an ExternalSecret with deletionPolicy Retain,
 	// so its versions can be released from garbage collection before it goes.
 	RetainFinalizer = "vaultferry.io/retain-versions"
-	// InUseFinalizer is set on an ExternalSecret with deletionPolicy Delete
-	// (static sources): when it is deleted, each version is deleted once no
-	// Pod or pod template uses it, and only then the ExternalSecret goes.
-	InUseFinalizer = "vaultferry.io/versions-in-use"
+	// ProtectionFinalizer is on every version the operator writes, as
+	// kubernetes.io/pvc-protection is on a PersistentVolumeClaim: a version
+	// being deleted (with its ExternalSecret, by hand, or by the garbage
+	// collector) stays until no Pod or pod template uses it.
+	ProtectionFinalizer = "vaultferry.io/in-use-protection"
 )

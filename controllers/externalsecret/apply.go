@@ -101,6 +101,16 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 	switch {
 	case metav1.IsControlledBy(existing, es):
 		return existing, nil
+	case ofPreviousIncarnation(es, existing):
+		// Re-created from Git after a prune while Pods still use the old
+		// one's version (protected, see VersionProtector): the same name and
+		// content, so es takes it over.
+		before := existing.DeepCopy()
+		existing.OwnerReferences = []metav1.OwnerReference{ownerReference(es)}
+		if err := r.Patch(ctx, existing, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return nil, fmt.Errorf("adopting version %s of the previous ExternalSecret %s: %w", existing.Name, es.Name, err)
+		}
+		return existing, nil
 	case metav1.GetControllerOf(existing) == nil && existing.Labels[vfv1alpha1.ExternalSecretLabel] == es.Name &&
 		existing.Labels[vfv1alpha1.ManagedLabel] == "true":
 		before := existing.DeepCopy()
@@ -115,6 +125,16 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 		return nil, requeue.New(requeue.Wait, vfv1alpha1.TargetConflictReason,
 			fmt.Errorf("a Secret named %s already exists and is not managed by this ExternalSecret: rename spec.target.name or delete that Secret", want.Name))
 	}
+}
+
+// ofPreviousIncarnation reports whether existing is a version written by an
+// earlier ExternalSecret of es's name and namespace, now gone (names are
+// unique, so it is not another tenant's). No I/O.
+func ofPreviousIncarnation(es *vfv1alpha1.ExternalSecret, existing *corev1.Secret) bool {
+	owner := metav1.GetControllerOf(existing)
+	return owner != nil && owner.Kind == "ExternalSecret" && owner.APIVersion == vfv1alpha1.GroupVersion.String() &&
+		owner.Name == es.Name && owner.UID != es.UID &&
+		existing.Labels[vfv1alpha1.ManagedLabel] == "true" && existing.Labels[vfv1alpha1.ExternalSecretLabel] == es.Name
 }
 
 // refusedSecret explains why the API server refused a version, naming only

@@ -23,6 +23,9 @@ import (
 // writes status.
 func (r *Reconciler) collect(ctx context.Context, es *vfv1alpha1.ExternalSecret, owned []corev1.Secret, current string) (ctrl.Result, error) {
 	es.Status.Versions = versionsOf(owned, es.Status.Versions, current, metav1.NewTime(r.now()))
+	if err := protect(ctx, r.Client, owned); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	result := r.nextRefresh(ctx, es)
 	minRetention := es.MinRetention()
@@ -109,6 +112,11 @@ func (r *Reconciler) prune(ctx context.Context, es *vfv1alpha1.ExternalSecret, o
 			continue
 		case client.IgnoreNotFound(err) != nil:
 			return held, fmt.Errorf("deleting superseded version %s: %w", name, err)
+		}
+		// Nothing uses it (just checked): it need not wait for the
+		// protection controller's own check.
+		if err := unprotect(ctx, r.Client, version); err != nil {
+			return held, err
 		}
 		es.Status.Versions = slices.DeleteFunc(es.Status.Versions, func(v vfv1alpha1.SecretVersion) bool { return v.Name == name })
 		r.Events.Eventf(es, victim, corev1.EventTypeNormal, vfv1alpha1.VersionPrunedReason, "Prune", "Deleted superseded version %s", name)

@@ -14,8 +14,8 @@ func TestWantedFinalizers(t *testing.T) {
 		dynamic bool
 		want    []string
 	}{
-		"default policy":   {want: []string{vfv1alpha1.InUseFinalizer}},
-		"Delete":           {policy: vfv1alpha1.DeletionPolicyDelete, want: []string{vfv1alpha1.InUseFinalizer}},
+		"default policy":   {want: nil},
+		"Delete":           {policy: vfv1alpha1.DeletionPolicyDelete, want: nil},
 		"Retain":           {policy: vfv1alpha1.DeletionPolicyRetain, want: []string{vfv1alpha1.RetainFinalizer}},
 		"dynamic, Delete":  {policy: vfv1alpha1.DeletionPolicyDelete, dynamic: true, want: []string{vfv1alpha1.LeaseFinalizer}},
 		"dynamic, Retain":  {policy: vfv1alpha1.DeletionPolicyRetain, dynamic: true, want: []string{vfv1alpha1.LeaseFinalizer, vfv1alpha1.RetainFinalizer}},

@@ -63,6 +63,8 @@ func desiredSecret(ctx context.Context, es *vfv1alpha1.ExternalSecret, in fetche
 			Labels:          labels,
 			Annotations:     annotations,
 			OwnerReferences: []metav1.OwnerReference{ownerReference(es)},
+			// Set at creation, so protecting a version costs no write.
+			Finalizers: []string{vfv1alpha1.ProtectionFinalizer},
 		},
 		Type: secretType,
 		Data: data,

@@ -172,7 +172,6 @@ func TestMutableTargetIsRewrittenInPlace(t *testing.T) {
 
 func TestDeletionPolicy(t *testing.T) {
 	start(t)
-	ctx := context.Background()
 	ns := env.Namespace(t, nil)
 	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"d1"}`)...)
 	keep := fixtures.ExternalSecret(ns, "keep", fixtures.WithDeletionPolicy(vfv1alpha1.DeletionPolicyRetain))
@@ -182,7 +181,7 @@ func TestDeletionPolicy(t *testing.T) {
 	dropped := synced(t, drop, "").Status.CurrentSecretName
 
 	for _, es := range []*vfv1alpha1.ExternalSecret{keep, drop} {
-		if err := env.Client.Delete(ctx, es); err != nil {
+		if err := env.Client.Delete(context.Background(), es); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -193,63 +192,83 @@ func TestDeletionPolicy(t *testing.T) {
 	if string(s.Data["password"]) != "d1" {
 		t.Errorf("retained version lost its data")
 	}
-	operator.WaitGone(t, env.Client, keep)
-	// Delete: nothing uses the version, so the operator deletes it (not only
-	// the garbage collector, absent in envtest) and the ExternalSecret goes.
-	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: dropped}})
-	operator.WaitGone(t, env.Client, drop)
+	// Delete: the version stays controlled by the deleted ExternalSecret, so the
+	// garbage collector (absent in envtest; see test/gitops) removes it with
+	// its owner.
+	if s := getSecret(t, ns, dropped); len(s.OwnerReferences) != 1 || !*s.OwnerReferences[0].Controller {
+		t.Errorf("Delete-policy version owner references = %+v, want the ExternalSecret as controller", s.OwnerReferences)
+	}
 }
 
-// A deleted ExternalSecret (deletionPolicy Delete) keeps each version a Pod
-// or pod template uses, and itself, until nothing uses it; the unused ones
-// go at once. Ready says why it is still there.
-func TestDeletionWaitsForVersionsInUse(t *testing.T) {
+// A version being deleted (by hand here; by the garbage collector after its
+// ExternalSecret, in test/gitops) stays while a Pod holds it or a pod
+// template names it, and goes when none does; one nothing uses goes at once.
+func TestDeletedVersionStaysWhileInUse(t *testing.T) {
 	start(t)
 	ctx := context.Background()
 	ns := env.Namespace(t, nil)
-	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"u1"}`)...)
-	es := fixtures.ExternalSecret(ns, "app", fixtures.WithHistory(3))
+	store := readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"u0"}`)...)
+	es := fixtures.ExternalSecret(ns, "app", fixtures.WithHistory(4))
 	operator.Create(t, env.Client, es)
-	first := synced(t, es, "").Status.CurrentSecretName
-	setStoreData(t, store, fixtures.FakeData("db", `{"password":"u2"}`)...)
-	operator.ForceSync(t, env.Client, es)
-	second := synced(t, es, first).Status.CurrentSecretName
-	setStoreData(t, store, fixtures.FakeData("db", `{"password":"u3"}`)...)
-	operator.ForceSync(t, env.Client, es)
-	third := synced(t, es, second).Status.CurrentSecretName
+	var versions []string
+	for i := range 4 {
+		if i > 0 {
+			setStoreData(t, store, fixtures.FakeData("db", fmt.Sprintf(`{"password":"u%d"}`, i))...)
+			operator.ForceSync(t, env.Client, es)
+		}
+		versions = append(versions, synced(t, es, strings.Join(versions[max(len(versions)-1, 0):], "")).Status.CurrentSecretName)
+	}
+	for _, name := range versions {
+		if s := getSecret(t, ns, name); !slices.Contains(s.Finalizers, vfv1alpha1.ProtectionFinalizer) {
+			t.Errorf("version %s finalizers = %v, want %s", name, s.Finalizers, vfv1alpha1.ProtectionFinalizer)
+		}
+	}
+	heldByPod, namedByTemplate, unused := versions[0], versions[1], versions[2]
 
-	pod := podUsing(ns, "uses-first", first)
-	web := deploymentUsing(ns, "web", third)
+	pod := podUsing(ns, "uses-first", heldByPod)
+	web := deploymentUsing(ns, "web", namedByTemplate)
 	operator.Create(t, env.Client, pod, web)
-	if err := env.Client.Delete(ctx, es); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{heldByPod, namedByTemplate, unused} {
+		if err := env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-
-	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: second}})
-	waiting := operator.WaitForReason(t, env.Client, es, metav1.ConditionFalse, vfv1alpha1.VersionsInUseReason)
-	if msg := operator.Condition(waiting.Status.Conditions, vfv1alpha1.ReadyCondition).Message; !strings.Contains(msg, first) || !strings.Contains(msg, third) || strings.Contains(msg, second) {
-		t.Errorf("Ready message %q should name the versions in use (%s, %s) and not the deleted %s", msg, first, third, second)
-	}
-	operator.WaitForEvent(t, env.Client, ns, es.Name, vfv1alpha1.VersionsInUseReason)
-	for _, name := range []string{first, third} {
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: unused}})
+	operator.WaitForEvent(t, env.Client, ns, heldByPod, vfv1alpha1.VersionInUseReason)
+	for _, name := range []string{heldByPod, namedByTemplate} {
 		if got := string(getSecret(t, ns, name).Data["password"]); got == "" {
 			t.Errorf("version %s in use lost its data", name)
 		}
 	}
 
-	// The Pod goes: its version goes; the Deployment still names the newest.
+	// The Pod goes: its version goes; the Deployment still names the other.
 	if err := env.Client.Delete(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: first}})
-	if getSecret(t, ns, third).Name != third {
-		t.Fatalf("version %s deleted while a Deployment names it", third)
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: heldByPod}})
+	if getSecret(t, ns, namedByTemplate).Name != namedByTemplate {
+		t.Fatalf("version %s deleted while a Deployment names it", namedByTemplate)
 	}
 	if err := env.Client.Delete(ctx, web); err != nil {
 		t.Fatal(err)
 	}
-	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: third}})
-	operator.WaitGone(t, env.Client, es)
+	operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: namedByTemplate}})
+}
+
+// Versions written before the protection existed get it at the next
+// reconcile, so an upgrade protects them too.
+func TestVersionsWrittenBeforeProtectionGetIt(t *testing.T) {
+	start(t)
+	ns := env.Namespace(t, nil)
+	readyStore(t, ns, "store", fixtures.FakeData("db", `{"password":"o1"}`)...)
+	es := fixtures.ExternalSecret(ns, "old")
+	operator.Create(t, env.Client, es)
+	version := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: synced(t, es, "").Status.CurrentSecretName}}
+	update(t, version, func(s *corev1.Secret) { s.Finalizers = nil })
+	operator.ForceSync(t, env.Client, es)
+	operator.WaitFor(t, env.Client, version, "protected again", func(s *corev1.Secret) bool {
+		return slices.Contains(s.Finalizers, vfv1alpha1.ProtectionFinalizer)
+	})
 }
 
 func podUsing(namespace, name, secret string) *corev1.Pod {

@@ -71,13 +71,14 @@ func TestDeletionPolicyByGarbageCollection(t *testing.T) {
 
 // An ExternalSecret removed from Git and pruned by Flux while Pods use its
 // versions: no Pod ever names a Secret that is gone. With Delete the
-// ExternalSecret waits (VersionsInUse) until the app leaves Git too and its
-// Pods are gone, then its versions and it go; with Retain it goes at once
-// and its versions stay.
+// ExternalSecret goes at once and its versions stay (being deleted) until
+// the app leaves Git too and its Pods are gone; put back in Git meanwhile,
+// it takes its version over. With Retain the versions stay.
 func TestPrunedFromGitWhilePodsUseItsVersions(t *testing.T) {
 	for _, policy := range []vfv1alpha1.DeletionPolicy{vfv1alpha1.DeletionPolicyDelete, vfv1alpha1.DeletionPolicyRetain} {
 		t.Run(string(policy), func(t *testing.T) {
 			start(t)
+			ctx := context.Background()
 			ns := env.Namespace(t, nil)
 			store := operator.ReadyFakeStore(t, env.Client, ns, "store", fixtures.FakeData("db", `{"password":"p1"}`)...)
 			git := newGitRepo(t)
@@ -103,13 +104,28 @@ func TestPrunedFromGitWhilePodsUseItsVersions(t *testing.T) {
 			if got := flux.reconcile(webPath)["ExternalSecret/"+ns+"/db"]; got != "deleted" {
 				t.Fatalf("Flux prune of the ExternalSecret: %q, want deleted", got)
 			}
+			operator.WaitGone(t, env.Client, es)
+			time.Sleep(3 * time.Second) // the garbage collector ran; the operator rechecks every second
+			assertVersionsExist(t, ns, v1, v2)
+
 			if policy == vfv1alpha1.DeletionPolicyDelete {
-				operator.WaitForReason(t, env.Client, es, metav1.ConditionFalse, vfv1alpha1.VersionsInUseReason)
-			} else {
+				// Put back in Git (a revert): the new ExternalSecret takes over
+				// the version of its content that Pods still use.
+				flux.reconcile(esPath, webPath)
+				back := operator.WaitSynced(t, env.Client, es, "")
+				if back.Status.CurrentSecretName != v2 {
+					t.Errorf("re-created ExternalSecret synced to %s, want the version in use %s", back.Status.CurrentSecretName, v2)
+				}
+				version := &corev1.Secret{}
+				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: v2}, version); err != nil {
+					t.Fatal(err)
+				}
+				if owner := metav1.GetControllerOf(version); owner == nil || owner.UID != back.UID {
+					t.Errorf("version %s controller = %+v, want the re-created ExternalSecret", v2, owner)
+				}
+				flux.reconcile(webPath)
 				operator.WaitGone(t, env.Client, es)
 			}
-			time.Sleep(3 * time.Second) // the operator rechecks every second here
-			assertVersionsExist(t, ns, v1, v2)
 
 			// The app leaves Git: Flux prunes the Deployment, the garbage
 			// collector its ReplicaSets and their Pods.
@@ -119,7 +135,6 @@ func TestPrunedFromGitWhilePodsUseItsVersions(t *testing.T) {
 				for _, name := range []string{v1, v2} {
 					operator.WaitGone(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
 				}
-				operator.WaitGone(t, env.Client, es)
 			} else {
 				time.Sleep(3 * time.Second)
 				assertVersionsExist(t, ns, v1, v2)
