@@ -13,13 +13,14 @@ import (
 
 // Behaviour changes listed in the summary.
 const (
-	changeImmutable   = "target.immutable: writes immutable versions named <target>-<hash> instead of one mutable Secret (workloads get each version through rollout or stable references; --mutable keeps one mutable Secret)"
-	changeOrphan      = "target.creationPolicy: Orphan became target.deletionPolicy: Retain (the Secrets stay when the ExternalSecret is deleted)"
-	changeStoreSecs   = "spec.refreshInterval: an integer of seconds became a duration"
-	changeNamespaces  = "spec.namespaces / spec.namespaceSelector became spec.namespaceSelectors (ORed)"
-	changeFindKeys    = "dataFrom.find: at most find.maxKeys (default 100) keys; more is an error, not a bigger Secret"
-	changeAllowedKeys = "ClusterSecretStore conditions: vaultferry can also restrict the keys each namespace reads (allowedKeys); none were set"
-	changeNoDynamic   = "Vault stores: the converted store reads KV only; vaultferry issues dynamic credentials (spec.dynamic of an ExternalSecret) only from paths and methods a store grants in spec.dynamic, and, for a ClusterSecretStore, a namespace's conditions[].allowedDynamic: none were set"
+	changeImmutable  = "target.immutable: writes immutable versions named <target>-<hash> instead of one mutable Secret (workloads get each version through rollout or stable references; --mutable keeps one mutable Secret)"
+	changeOrphan     = "target.creationPolicy: Orphan became target.deletionPolicy: Retain (the Secrets stay when the ExternalSecret is deleted)"
+	changeStoreSecs  = "spec.refreshInterval: an integer of seconds became a duration"
+	changeNamespaces = "spec.namespaces / spec.namespaceSelector became spec.namespaceSelectors (ORed)"
+	changeFindKeys   = "dataFrom.find: at most find.maxKeys (default 100) keys; more is an error, not a bigger Secret"
+	changeOpenKeys   = "ClusterSecretStore: every admitted namespace may read every key the store's credentials reach, as in ESO; vaultferry wants that declared, so spec.access.keys: All was written: restrict the keys with conditions[].allowedKeys (then access.keys: Selected)"
+	changeOpenAll    = "ClusterSecretStore without conditions: it serves every namespace, as in ESO; vaultferry wants that declared, so spec.access.namespaces: All was written: restrict it with conditions (then access.namespaces: Selected)"
+	changeNoDynamic  = "Vault stores: the converted store reads KV only; vaultferry issues dynamic credentials (spec.dynamic of an ExternalSecret) only from paths and methods a store grants in spec.dynamic, and, for a ClusterSecretStore, a namespace's conditions[].allowedDynamic: none were set"
 )
 
 // externalSecret converts an ExternalSecret spec at path (also the
@@ -149,13 +150,37 @@ func (d *document) store(spec *yaml.Node) bool {
 			}
 		}
 	}
-	if conditions := get(spec, "conditions"); conditions != nil && conditions.Kind == yaml.SequenceNode && str(d.obj, "kind") == "ClusterSecretStore" {
-		d.note(changeAllowedKeys)
+	if str(d.obj, "kind") == "ClusterSecretStore" {
+		d.declareAccess(spec)
 	}
 	if at(spec, "provider", "vault") != nil {
 		d.note(changeNoDynamic)
 	}
 	return true
+}
+
+// declareAccess writes the spec.access vaultferry requires of a
+// ClusterSecretStore: as open as ESO's store was (ESO has no allowedKeys,
+// so every key), said in the summary.
+func (d *document) declareAccess(spec *yaml.Node) {
+	namespaces := "Selected"
+	conditions := get(spec, "conditions")
+	if conditions == nil || conditions.Kind != yaml.SequenceNode || len(conditions.Content) == 0 {
+		namespaces = "All"
+	} else {
+		for _, c := range conditions.Content {
+			if sel := get(c, "namespaceSelector"); sel != nil && get(sel, "matchLabels") == nil && get(sel, "matchExpressions") == nil {
+				namespaces = "All"
+			}
+		}
+	}
+	if namespaces == "All" {
+		d.note(changeOpenAll)
+	}
+	d.note(changeOpenKeys)
+	access := mapping(scalar("namespaces"), scalar(namespaces), scalar("keys"), scalar("All"))
+	access.Style = yaml.FlowStyle
+	set(spec, "access", access)
 }
 
 // operatorIdentity says how a provider block would authenticate as the

@@ -89,6 +89,9 @@ const (
 	// was indexed name a Secret that never exists; their workload was
 	// pinned to the served version, or a bare Pod must be re-created.
 	UnresolvedPodReason = "UnresolvedPod"
+	// AccessUndeclaredReason (event only): a ClusterSecretStore has no
+	// spec.access; it serves what its conditions admit, and says so.
+	AccessUndeclaredReason = "AccessUndeclared"
 	// NoneHeldReason: no superseded lease is held.
 	NoneHeldReason = "NoneHeld"
 	// ProvisionedReason: every selected namespace has its ExternalSecret.

@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Defaults applied when the API server did not (objects built in Go).
 const (
@@ -81,4 +84,37 @@ func (es *ExternalSecret) ServedVersion() string {
 		return es.Status.HeldVersion
 	}
 	return es.Status.CurrentSecretName
+}
+
+// EffectiveAccess is how open a ClusterSecretStore's conditions make it,
+// whatever spec.access declares (the API refuses a mismatch): every
+// namespace without conditions or with a condition whose namespaceSelector
+// is empty, every key without conditions or with a condition that lists no
+// allowedKeys.
+func (s *SecretStoreSpec) EffectiveAccess() StoreAccess {
+	access := StoreAccess{Namespaces: AccessSelected, Keys: AccessSelected}
+	if len(s.Conditions) == 0 {
+		return StoreAccess{Namespaces: AccessAll, Keys: AccessAll}
+	}
+	for _, c := range s.Conditions {
+		if sel := c.NamespaceSelector; sel != nil && len(sel.MatchLabels)+len(sel.MatchExpressions) == 0 {
+			access.Namespaces = AccessAll
+		}
+		if len(c.AllowedKeys) == 0 {
+			access.Keys = AccessAll
+		}
+	}
+	return access
+}
+
+// AccessSummary says how open a ClusterSecretStore is, for its status:
+// "all namespaces, selected keys", prefixed "undeclared: " when spec.access
+// is missing (a store created before it existed).
+func (s *SecretStoreSpec) AccessSummary() string {
+	a := s.EffectiveAccess()
+	summary := strings.ToLower(string(a.Namespaces)) + " namespaces, " + strings.ToLower(string(a.Keys)) + " keys"
+	if s.Access == nil {
+		return "undeclared: " + summary
+	}
+	return summary
 }

@@ -34,6 +34,14 @@ type SecretStoreSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') && duration(self) >= duration('0s')",message="minRefreshInterval must be a non-negative Go duration like 30s, 15m or 1h (units: ns, us, ms, s, m, h)"
 	MinRefreshInterval *metav1.Duration `json:"minRefreshInterval,omitempty"`
 
+	// Access declares how open a ClusterSecretStore is, and is required
+	// there: which namespaces it serves and which keys they read. The API
+	// refuses a ClusterSecretStore whose conditions open more or less than
+	// it declares, so a store is never open by omission. Not allowed on a
+	// namespaced SecretStore (it serves its own namespace).
+	// +optional
+	Access *StoreAccess `json:"access,omitempty"`
+
 	// Conditions restrict which namespaces may use a ClusterSecretStore, and
 	// which remote keys each may read. A namespace is admitted when any
 	// condition admits it. Not allowed on a namespaced SecretStore.
@@ -52,6 +60,34 @@ type SecretStoreSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
 	Dynamic []DynamicGrant `json:"dynamic,omitempty"`
+}
+
+// AccessScope is how much of one dimension a ClusterSecretStore opens.
+// +kubebuilder:validation:Enum=Selected;All
+type AccessScope string
+
+const (
+	// AccessSelected opens only what the conditions select.
+	AccessSelected AccessScope = "Selected"
+	// AccessAll opens everything in that dimension.
+	AccessAll AccessScope = "All"
+)
+
+// StoreAccess is a ClusterSecretStore's declared openness, checked against
+// its conditions.
+type StoreAccess struct {
+	// Namespaces is Selected when only the namespaces a condition lists,
+	// selects by label or matches by regex may use the store (there are
+	// conditions, and none has an empty namespaceSelector, which selects
+	// every namespace), or All when every namespace may (no conditions, or
+	// one with namespaceSelector: {}).
+	Namespaces AccessScope `json:"namespaces"`
+
+	// Keys is Selected when each admitted namespace reads only the keys its
+	// conditions' allowedKeys allow (every condition lists allowedKeys), or
+	// All when a namespace may read every key the store's credentials reach
+	// (no conditions, or one without allowedKeys).
+	Keys AccessScope `json:"keys"`
 }
 
 // DynamicMethod is how credentials are asked for: Read (GET, as
@@ -157,6 +193,12 @@ type SecretStoreStatus struct {
 	// ObservedGeneration is the generation the conditions describe.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Access says how open a ClusterSecretStore is, as the operator
+	// enforces it, for example "selected namespaces, selected keys"; it
+	// starts with "undeclared" for a store created before spec.access.
+	// +optional
+	Access string `json:"access,omitempty"`
 }
 
 // SecretStore is a connection to one secret backend, usable by the
@@ -175,6 +217,7 @@ type SecretStore struct {
 
 	// Spec describes the backend.
 	// +kubebuilder:validation:XValidation:rule="!has(self.conditions)",message="conditions are only allowed on a ClusterSecretStore"
+	// +kubebuilder:validation:XValidation:rule="!has(self.access)",message="access is only for a ClusterSecretStore: a SecretStore serves its own namespace"
 	// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || has(self.provider.vault)",message="dynamic grants are for Vault stores only"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?vault.?auth.?kubernetes.hasValue() || self.provider.vault.auth.kubernetes.?serviceAccountRef.hasValue()",message="a SecretStore cannot log in to Vault with the operator's own ServiceAccount token: set provider.vault.auth.kubernetes.serviceAccountRef to a ServiceAccount of this namespace"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?aws.hasValue() || self.provider.aws.?auth.hasValue()",message="a SecretStore cannot use the operator's own AWS credentials: set provider.aws.auth (secretRef or jwt with a ServiceAccount of this namespace)"
@@ -211,12 +254,18 @@ type SecretStoreList struct {
 // +kubebuilder:resource:scope=Cluster,shortName=vfcss,categories=vaultferry
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Access",type=string,JSONPath=`.status.access`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterSecretStore struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec describes the backend and who may use it.
+	// +kubebuilder:validation:XValidation:rule="has(self.access)",message="a ClusterSecretStore must declare how open it is: set spec.access.namespaces (Selected: only the namespaces its conditions admit; All: every namespace) and spec.access.keys (Selected: only each condition's allowedKeys; All: every key its credentials reach)"
+	// +kubebuilder:validation:XValidation:rule="!has(self.access) || self.access.namespaces != 'Selected' || (has(self.conditions) && size(self.conditions) > 0 && self.conditions.all(c, !has(c.namespaceSelector) || size(c.namespaceSelector.?matchLabels.orValue({})) + size(c.namespaceSelector.?matchExpressions.orValue([])) > 0))",message="access.namespaces is Selected, but there are no conditions, or one has an empty namespaceSelector, which selects every namespace: add conditions that name or select namespaces, or declare access.namespaces: All"
+	// +kubebuilder:validation:XValidation:rule="!has(self.access) || self.access.namespaces != 'All' || !has(self.conditions) || size(self.conditions) == 0 || self.conditions.exists(c, has(c.namespaceSelector) && size(c.namespaceSelector.?matchLabels.orValue({})) + size(c.namespaceSelector.?matchExpressions.orValue([])) == 0)",message="access.namespaces is All, but the conditions admit only the namespaces they select: declare access.namespaces: Selected, or add a condition with namespaceSelector: {} to admit every namespace"
+	// +kubebuilder:validation:XValidation:rule="!has(self.access) || self.access.keys != 'Selected' || (has(self.conditions) && size(self.conditions) > 0 && self.conditions.all(c, size(c.?allowedKeys.orValue([])) > 0))",message="access.keys is Selected, but there are no conditions, or one has no allowedKeys, which lets its namespaces read every key: give every condition allowedKeys, or declare access.keys: All"
+	// +kubebuilder:validation:XValidation:rule="!has(self.access) || self.access.keys != 'All' || !has(self.conditions) || size(self.conditions) == 0 || self.conditions.exists(c, size(c.?allowedKeys.orValue([])) == 0)",message="access.keys is All, but every condition lists allowedKeys: declare access.keys: Selected"
 	// +kubebuilder:validation:XValidation:rule="!has(self.dynamic) || has(self.provider.vault)",message="dynamic grants are for Vault stores only"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?vault.?auth.?tokenSecretRef.hasValue() || self.provider.vault.auth.tokenSecretRef.?namespace.hasValue()",message="in a ClusterSecretStore, tokenSecretRef must name its namespace"
 	// +kubebuilder:validation:XValidation:rule="!self.provider.?aws.?auth.?secretRef.hasValue() || (self.provider.aws.auth.secretRef.accessKeyIDSecretRef.?namespace.hasValue() && self.provider.aws.auth.secretRef.secretAccessKeySecretRef.?namespace.hasValue())",message="in a ClusterSecretStore, AWS key references must name their namespace"

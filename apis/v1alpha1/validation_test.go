@@ -40,6 +40,7 @@ spec:
         secretRef:
           accessKeyIDSecretRef: {name: aws, key: id, namespace: vaultferry-system}
           secretAccessKeySecretRef: {name: aws, key: secret, namespace: vaultferry-system}
+  access: {namespaces: Selected, keys: Selected}
   conditions:
   - namespaces: [team-a]
     allowedKeys: ["tenants/{namespace}/*"]`
@@ -101,9 +102,10 @@ spec:
     remoteRef: {key: apps/db, property: password}`) + "\n  dynamic: {path: pki/issue/web, pki: {commonName: web.example.com, altNames: [api.example.com], ipSans: [10.0.0.1], ttl: 24h}}",
 		"Vault store granting dynamic paths": strings.Replace(validVaultStore, "  provider:",
 			"  dynamic: [{path: database/creds/app, methods: [Read]}, {path: pki/issue/*, methods: [Write]}, {path: aws/creds/**, methods: [Read, Write]}]\n  provider:", 1),
-		"ClusterSecretStore granting dynamic paths per namespace": strings.Replace(strings.Replace(clusterStoreWith(`vault: {server: "https://v:8200", auth: {appRole: {roleId: r, secretRef: {name: s, key: k, namespace: vaultferry-system}}}}`),
+		"ClusterSecretStore granting dynamic paths per namespace": strings.Replace(strings.Replace(strings.Replace(clusterStoreWith(`vault: {server: "https://v:8200", auth: {appRole: {roleId: r, secretRef: {name: s, key: k, namespace: vaultferry-system}}}}`),
 			"spec:\n", "spec:\n  dynamic: [{path: database/creds/*, methods: [Read]}]\n", 1),
 			"  provider:", "  conditions: [{namespaces: [team-a], allowedDynamic: [{path: 'database/creds/{namespace}-app', methods: [Read]}]}]\n  provider:", 1),
+			"namespaces: All, keys: All", "namespaces: Selected, keys: All", 1),
 		"ExternalSecret with find and rewrite": withDataFrom(`[{find: {path: apps/, name: {regexp: "^apps/.*db"}, tags: {team: a}, maxKeys: 500, conversionStrategy: Default, decodingStrategy: Auto},
     rewrite: [{regexp: {source: "^apps/(.*)", target: "$1"}}, {transform: {template: "{{ .value | upper }}"}}]}, {extract: {key: apps/db}}]`),
 	} {
@@ -629,12 +631,66 @@ func TestKubectlExplainShowsFieldDocs(t *testing.T) {
 	}
 }
 
+// A ClusterSecretStore says how open it is, and its conditions must open
+// exactly that: never all namespaces or all keys by omission.
+func TestClusterStoreAccessIsDeclared(t *testing.T) {
+	testenv.Require(t, env)
+	ns := env.Namespace(t, nil)
+	store := func(access, conditions string) string {
+		doc := clusterStoreWith(`fake: {}`)
+		doc = strings.Replace(doc, "  access: {namespaces: All, keys: All}\n", access, 1)
+		return doc + conditions
+	}
+	valid := map[string]string{
+		"every namespace, every key":                  store("  access: {namespaces: All, keys: All}\n", ""),
+		"every namespace, each its own keys":          store("  access: {namespaces: All, keys: Selected}\n", "\n  conditions: [{namespaceSelector: {}, allowedKeys: ['tenants/{namespace}/*']}]"),
+		"selected namespaces, every key":              store("  access: {namespaces: Selected, keys: All}\n", "\n  conditions: [{namespaces: [a]}]"),
+		"selected namespaces by label, selected keys": store("  access: {namespaces: Selected, keys: Selected}\n", "\n  conditions: [{namespaceSelector: {matchLabels: {team: a}}, allowedKeys: [a/*]}]"),
+		"one condition opens all, another only some":  store("  access: {namespaces: All, keys: All}\n", "\n  conditions: [{namespaces: [a], allowedKeys: [a/*]}, {namespaceSelector: {}}]"),
+	}
+	for name, doc := range valid {
+		t.Run(name, func(t *testing.T) {
+			if err := createIn(t, ns, doc); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+		})
+	}
+	refused := map[string]struct{ doc, want string }{
+		"no access":                          {store("", ""), "a ClusterSecretStore must declare how open it is"},
+		"Selected namespaces, no conditions": {store("  access: {namespaces: Selected, keys: All}\n", ""), "access.namespaces is Selected, but there are no conditions"},
+		"Selected namespaces, an empty selector": {
+			store("  access: {namespaces: Selected, keys: All}\n", "\n  conditions: [{namespaceSelector: {}}]"), "one has an empty namespaceSelector"},
+		"All namespaces, conditions select some": {
+			store("  access: {namespaces: All, keys: All}\n", "\n  conditions: [{namespaces: [a]}]"), "access.namespaces is All, but the conditions admit only the namespaces they select"},
+		"Selected keys, a condition without allowedKeys": {
+			store("  access: {namespaces: Selected, keys: Selected}\n", "\n  conditions: [{namespaces: [a], allowedKeys: [a/*]}, {namespaces: [b]}]"), "access.keys is Selected, but there are no conditions, or one has no allowedKeys"},
+		"Selected keys, no conditions": {store("  access: {namespaces: All, keys: Selected}\n", ""), "access.keys is Selected"},
+		"All keys, every condition lists keys": {
+			store("  access: {namespaces: Selected, keys: All}\n", "\n  conditions: [{namespaces: [a], allowedKeys: [a/*]}]"), "access.keys is All, but every condition lists allowedKeys"},
+		"a SecretStore with access": {strings.Replace(storeWith(`fake: {}`), "spec:\n", "spec:\n  access: {namespaces: All, keys: All}\n", 1), "access is only for a ClusterSecretStore"},
+		"an unknown scope":          {store("  access: {namespaces: Everyone, keys: All}\n", ""), "Unsupported value: \"Everyone\""},
+	}
+	for name, tc := range refused {
+		t.Run(name, func(t *testing.T) {
+			err := createIn(t, ns, tc.doc)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.doc)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("refusal does not say %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}
+
 func storeWith(provider string) string {
 	return "apiVersion: vaultferry.io/v1alpha1\nkind: SecretStore\nmetadata: {name: s}\nspec:\n  provider:\n    " + provider
 }
 
+// clusterStoreWith is a ClusterSecretStore open to every namespace and key.
 func clusterStoreWith(provider string) string {
-	return strings.Replace(storeWith(provider), "kind: SecretStore", "kind: ClusterSecretStore", 1)
+	return strings.Replace(strings.Replace(storeWith(provider), "kind: SecretStore", "kind: ClusterSecretStore", 1),
+		"spec:\n", "spec:\n  access: {namespaces: All, keys: All}\n", 1)
 }
 
 func withTemplate(template string) string {
@@ -643,6 +699,16 @@ func withTemplate(template string) string {
 
 func esWithout(part string) string {
 	return strings.Replace(validExternalSecret, part, "", 1)
+}
+
+// createIn creates doc under a generated name (in namespace when namespaced).
+func createIn(t *testing.T, namespace, doc string) error {
+	t.Helper()
+	obj := parse(t, doc)
+	obj.SetNamespace(namespace)
+	obj.SetName("")
+	obj.SetGenerateName("v-")
+	return env.Client.Create(context.Background(), obj)
 }
 
 func parse(t *testing.T, doc string) *unstructured.Unstructured {

@@ -23,6 +23,7 @@ import (
 	"github.com/vaultferry/vaultferry/providers/awssm"
 	"github.com/vaultferry/vaultferry/providers/azurekv"
 	"github.com/vaultferry/vaultferry/providers/vault"
+	"github.com/vaultferry/vaultferry/test/fixtures"
 	"github.com/vaultferry/vaultferry/test/operator"
 	"github.com/vaultferry/vaultferry/test/testenv"
 )
@@ -161,5 +162,5 @@ func TestStoreEndpointsAreRestricted(t *testing.T) {
 }
 
 func clusterStore(name string, p vfv1alpha1.SecretStoreProvider) *vfv1alpha1.ClusterSecretStore {
-	return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: vfv1alpha1.SecretStoreSpec{Provider: p}}
+	return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fixtures.Declared(vfv1alpha1.SecretStoreSpec{Provider: p})}
 }

@@ -6,6 +6,7 @@ package secretstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,6 +97,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.trackCredentials(req.NamespacedName, providers.CredentialObjects(store))
 	verr := r.validate(ctx, store)
 	r.record(store, before, verr)
+	r.recordAccess(store, before)
 	if err := r.patchStatus(ctx, before, store); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -166,6 +168,24 @@ func (r *Reconciler) record(store, before vfv1alpha1.GenericStore, err error) {
 	if r.Metrics != nil {
 		r.Metrics.ObserveStore(store.GetKind(), store.GetNamespace(), store.GetName(), err == nil)
 	}
+}
+
+// recordAccess shows in status how open a ClusterSecretStore is, and warns
+// once per change when it does not declare it (a store made before
+// spec.access: it keeps serving what its conditions admit).
+func (r *Reconciler) recordAccess(store, before vfv1alpha1.GenericStore) {
+	if store.GetKind() != vfv1alpha1.ClusterSecretStoreKind {
+		return
+	}
+	spec := store.GetSpec()
+	store.GetStatus().Access = spec.AccessSummary()
+	if spec.Access != nil || before.GetStatus().Access == store.GetStatus().Access {
+		return
+	}
+	open := spec.EffectiveAccess()
+	r.Events.Eventf(store, nil, corev1.EventTypeWarning, vfv1alpha1.AccessUndeclaredReason, "Validate",
+		"spec.access is not set: this store serves %s. Declare it (access: {namespaces: %s, keys: %s} keeps this), or restrict it with conditions and allowedKeys; any edit of the spec needs it",
+		strings.TrimPrefix(store.GetStatus().Access, "undeclared: "), open.Namespaces, open.Keys)
 }
 
 // progressCondition says, for GitOps health checks (kstatus), whether a

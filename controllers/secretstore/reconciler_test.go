@@ -110,3 +110,31 @@ func TestStoreFollowsItsCredentialSecret(t *testing.T) {
 	operator.Create(t, env.Client, credential)
 	waitForReady(t, store, metav1.ConditionTrue, vfv1alpha1.ValidatedReason)
 }
+
+// How open a ClusterSecretStore is shows in its status and in the Access
+// column of kubectl get.
+func TestClusterStoreShowsItsAccess(t *testing.T) {
+	testenv.Require(t, env)
+	operator.Start(t, env, controllers.Config{Registry: providers.MustNewRegistry(fake.New())})
+	ns := env.Namespace(t, nil)
+	for name, tc := range map[string]struct {
+		conditions []vfv1alpha1.ClusterSecretStoreCondition
+		want       string
+	}{
+		"open":               {nil, "all namespaces, all keys"},
+		"tenants, own keys":  {[]vfv1alpha1.ClusterSecretStoreCondition{{NamespaceSelector: &metav1.LabelSelector{}, AllowedKeys: []string{"tenants/{namespace}/*"}}}, "all namespaces, selected keys"},
+		"one team, any key":  {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}}}, "selected namespaces, all keys"},
+		"one team, its keys": {[]vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{"team-a"}, AllowedKeys: []string{"team-a/*"}}}, "selected namespaces, selected keys"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := fixtures.FakeClusterStore("access-"+strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", "")+"-"+ns, tc.conditions)
+			if err := env.Client.Create(t.Context(), store); err != nil {
+				t.Fatal(err)
+			}
+			operator.WaitFor(t, env.Client, store, "status.access "+tc.want, func(s *vfv1alpha1.ClusterSecretStore) bool { return s.Status.Access == tc.want })
+			if out := env.MustKubectl(t, "get", "clustersecretstores.vaultferry.io", store.Name); !strings.Contains(out, "ACCESS") || !strings.Contains(out, tc.want) {
+				t.Errorf("kubectl get does not show the access:\n%s", out)
+			}
+		})
+	}
+}

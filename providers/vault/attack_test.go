@@ -35,10 +35,10 @@ func TestHostileTenantGetsOnlyWhatTheStoreGrants(t *testing.T) {
 	operator.Create(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: platform, Name: "vault-token"},
 		StringData: map[string]string{"token": vaultdev.RootToken}})
 	clusterStore := func(name string, dynamic []vfv1alpha1.DynamicGrant, conditions ...vfv1alpha1.ClusterSecretStoreCondition) *vfv1alpha1.ClusterSecretStore {
-		return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + a}, Spec: vfv1alpha1.SecretStoreSpec{
+		return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + a}, Spec: fixtures.Declared(vfv1alpha1.SecretStoreSpec{
 			Conditions: conditions, Dynamic: dynamic,
 			Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: v.Addr, Path: "secret", Version: vfv1alpha1.VaultKVv2,
-				Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: platform}}}}}}
+				Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: platform}}}}})}
 	}
 	write := []vfv1alpha1.DynamicMethod{vfv1alpha1.DynamicWrite}
 	migrated := clusterStore("migrated", nil, vfv1alpha1.ClusterSecretStoreCondition{Namespaces: []string{a, b}})

@@ -235,9 +235,9 @@ func TestClusterStoreTenantsAuthenticateAsThemselves(t *testing.T) {
 		"token_policies": "own-tenant", "token_ttl": "1h",
 	})
 	store := &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "shared-vault-" + a},
-		Spec: vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
+		Spec: fixtures.Declared(vfv1alpha1.SecretStoreSpec{Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{
 			Server: v.Addr, Auth: vfv1alpha1.VaultAuth{Kubernetes: &vfv1alpha1.VaultKubernetesAuth{
-				Role: "tenant", ServiceAccountRef: &vfv1alpha1.ServiceAccountSelector{Name: "vault-reader"}}}}}}}
+				Role: "tenant", ServiceAccountRef: &vfv1alpha1.ServiceAccountSelector{Name: "vault-reader"}}}}}})}
 	useShared := fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name)
 	own := fixtures.ExternalSecret(a, "own", useShared, fixtures.WithData("password", "tenants/"+a+"/db", "password"))
 	other := fixtures.ExternalSecret(a, "other", useShared, fixtures.WithData("password", "tenants/"+b+"/db", "password"))
@@ -297,10 +297,10 @@ func TestAllowedKeysCompareCaseAsVaultDoes(t *testing.T) {
 
 	conditions := []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{a}, AllowedKeys: []string{"tenants/{namespace}/*", "Tenants/{namespace}/public"}}}
 	clusterStore := func(name, path string, version vfv1alpha1.VaultKVVersion) *vfv1alpha1.ClusterSecretStore {
-		return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + a}, Spec: vfv1alpha1.SecretStoreSpec{
+		return &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + a}, Spec: fixtures.Declared(vfv1alpha1.SecretStoreSpec{
 			Conditions: conditions,
 			Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: v.Addr, Path: path, Version: version,
-				Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: a}}}}}}
+				Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: a}}}}})}
 	}
 	kv2, kv1 := clusterStore("kv2", "secret", vfv1alpha1.VaultKVv2), clusterStore("kv1", "kv1", vfv1alpha1.VaultKVv1)
 	es := func(name string, store *vfv1alpha1.ClusterSecretStore, key string) *vfv1alpha1.ExternalSecret {
@@ -346,10 +346,10 @@ func TestFindThroughAClusterStoreReadsOnlyAllowedKeys(t *testing.T) {
 	v.TagKV(t, "tenants/"+b+"/app/db", map[string]string{"tier": "edge"})
 	operator.Create(t, env.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a, Name: "vault-token"},
 		StringData: map[string]string{"token": vaultdev.RootToken}})
-	store := &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "find-" + a}, Spec: vfv1alpha1.SecretStoreSpec{
+	store := &vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "find-" + a}, Spec: fixtures.Declared(vfv1alpha1.SecretStoreSpec{
 		Conditions: []vfv1alpha1.ClusterSecretStoreCondition{{Namespaces: []string{a}, AllowedKeys: []string{"tenants/{namespace}/**"}}},
 		Provider: vfv1alpha1.SecretStoreProvider{Vault: &vfv1alpha1.VaultProvider{Server: v.Addr, Path: "secret", Version: vfv1alpha1.VaultKVv2,
-			Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: a}}}}}}
+			Auth: vfv1alpha1.VaultAuth{TokenSecretRef: &vfv1alpha1.SecretKeySelector{Name: "vault-token", Key: "token", Namespace: a}}}}})}
 	find := func(name string, f vfv1alpha1.ExternalSecretFind, rewrite ...vfv1alpha1.ExternalSecretRewrite) *vfv1alpha1.ExternalSecret {
 		return fixtures.ExternalSecret(a, name, fixtures.WithStore(vfv1alpha1.ClusterSecretStoreKind, store.Name), fixtures.WithFind(f, rewrite...))
 	}

@@ -306,7 +306,7 @@ func setUp(b *testing.B, namespaces, keys int, storeKind string) *fixture {
 	}
 	if storeKind == vfv1alpha1.ClusterSecretStoreKind {
 		operator.Create(b, env.Client, token(operator.Namespace),
-			&vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "vault"}, Spec: vault(operator.Namespace)})
+			&vfv1alpha1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "vault"}, Spec: fixtures.Declared(vault(operator.Namespace))})
 		f.stores = 1
 	}
 	for i := range namespaces {
