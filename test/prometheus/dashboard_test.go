@@ -137,7 +137,7 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := operator.StartBinary(ctx, bin, env.Kubeconfig, nil)
+	proc, err := operator.StartBinary(ctx, bin, env.Kubeconfig, nil, "--leader-elect")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +180,22 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 			}
 		}
 	}
+
+	// The operator-health alerts, their shipped expressions, on this
+	// Prometheus: quiet while the operator is scraped and leads, and
+	// "operator down" once it is gone.
+	rules := alertRules(t)
+	down, noLeader := rules["VaultferryOperatorDown"].Expr, rules["VaultferryNoLeader"].Expr
+	waitForQuery(t, prom, `max(leader_election_master_status{name="vaultferry.io"}) == 1`)
+	for _, expr := range []string{down, noLeader} {
+		if n, err := query(prom, expr); err != nil || n != 0 {
+			t.Errorf("%s with the operator up and leading: %d series, %v; want none", expr, n, err)
+		}
+	}
+	defer func() {
+		proc.Stop()
+		waitForQuery(t, prom, down)
+	}()
 
 	// Where nothing synced (a namespace without ExternalSecrets), the
 	// success ratio is 100%, not NaN or "No data".

@@ -32,7 +32,7 @@ func promtool(t *testing.T, args ...string) string {
 
 func TestAlertRulesAreValid(t *testing.T) {
 	out := promtool(t, "check", "rules", rulesFile)
-	if !strings.Contains(out, "SUCCESS: 9 rules found") {
+	if !strings.Contains(out, "SUCCESS: 13 rules found") {
 		t.Fatalf("promtool check rules:\n%s", out)
 	}
 }
@@ -82,6 +82,53 @@ func TestEveryAlertIsUnitTested(t *testing.T) {
 			if !quiet[r.Alert] {
 				t.Errorf("alert %s has no unit test where it stays quiet", r.Alert)
 			}
+		}
+	}
+}
+
+// alertRules are the shipped alerts, by name.
+func alertRules(t *testing.T) map[string]alertRule {
+	t.Helper()
+	var rules struct {
+		Groups []struct {
+			Rules []alertRule `json:"rules"`
+		} `json:"groups"`
+	}
+	readYAML(t, rulesFile, &rules)
+	out := map[string]alertRule{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			out[r.Alert] = r
+		}
+	}
+	return out
+}
+
+type alertRule struct {
+	Alert       string            `json:"alert"`
+	Expr        string            `json:"expr"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// Every alert links its runbook (runbook_url, the name Alertmanager
+// integrations and Grafana show), to a section of docs/runbooks.md that
+// exists.
+func TestEveryAlertHasARunbook(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "runbooks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = "https://github.com/vaultferry/vaultferry/blob/main/docs/runbooks.md#"
+	for name, r := range alertRules(t) {
+		url := r.Annotations["runbook_url"]
+		if url != base+strings.ToLower(name) {
+			t.Errorf("%s: runbook_url %q, want %s%s", name, url, base, strings.ToLower(name))
+		}
+		if !strings.Contains(string(doc), "\n## "+name+"\n") {
+			t.Errorf("%s: docs/runbooks.md has no section ## %s", name, name)
+		}
+		if _, old := r.Annotations["runbook"]; old {
+			t.Errorf("%s: the annotation is runbook_url, not runbook", name)
 		}
 	}
 }
