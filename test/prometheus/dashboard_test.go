@@ -50,6 +50,13 @@ type dashboard struct {
 			Expr  string `json:"expr"`
 			RefID string `json:"refId"`
 		} `json:"targets"`
+		Transformations []struct {
+			ID      string `json:"id"`
+			Options struct {
+				ExcludeByName map[string]bool   `json:"excludeByName"`
+				RenameByName  map[string]string `json:"renameByName"`
+			} `json:"options"`
+		} `json:"transformations"`
 	} `json:"panels"`
 }
 
@@ -83,11 +90,29 @@ func TestDashboardStructure(t *testing.T) {
 		}
 	}
 	ids := map[int]bool{}
+	rows := 0
 	for _, p := range d.Panels {
-		if ids[p.ID] {
-			t.Errorf("panel id %d used twice", p.ID)
+		if ids[p.ID] || p.ID == 0 {
+			t.Errorf("panel id %d used twice or missing (%q)", p.ID, p.Title)
 		}
 		ids[p.ID] = true
+		if p.Type == "row" {
+			rows++
+			if p.Title == "" || p.GridPos.W != 24 || p.GridPos.H != 1 {
+				t.Errorf("row %q: a title and a full-width gridPos, got %+v", p.Title, p.GridPos)
+			}
+			continue
+		}
+		for _, tg := range p.Targets {
+			if !strings.Contains(tg.Expr, `job=~"$job"`) || !strings.Contains(tg.Expr, `cluster=~"$cluster"`) {
+				t.Errorf("panel %q: query %s ignores the job or cluster variable", p.Title, tg.Expr)
+			}
+		}
+		for _, tr := range p.Transformations {
+			if renamed, ok := tr.Options.RenameByName["Value"]; ok && tr.Options.ExcludeByName["Value"] {
+				t.Errorf("panel %q hides its own value column (renamed %q)", p.Title, renamed)
+			}
+		}
 		if p.Datasource.UID != "${datasource}" {
 			t.Errorf("panel %q does not use the datasource variable", p.Title)
 		}
@@ -102,6 +127,9 @@ func TestDashboardStructure(t *testing.T) {
 				t.Errorf("panel %q has a target without expr or refId", p.Title)
 			}
 		}
+	}
+	if rows < 5 {
+		t.Errorf("%d rows: the panels should be grouped in rows", rows)
 	}
 }
 
