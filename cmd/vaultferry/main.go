@@ -48,6 +48,9 @@ type options struct {
 	enableFake    bool
 	metricsAddr   string
 	metricsSecure bool
+	// metricsCertDir holds tls.crt and tls.key for the metrics endpoint
+	// (a cert-manager Certificate's Secret); empty: a self-signed one.
+	metricsCertDir string
 	kubeQPS       float64
 	kubeBurst     int
 	// readCoalescingWindow is the flag; 0 there means "none", which
@@ -133,6 +136,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.enableFake, "enable-fake-provider", false, "Enable the fake provider, which serves the data written in the store's spec (demos and tests; keep it off in production).")
 	showVersion := flag.Bool("version", false, "Print the version, commit and build date, and exit.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, authenticating and authorizing scrapers with TokenReview and SubjectAccessReview.")
+	flag.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "With --metrics-secure, a directory holding tls.crt and tls.key (reloaded when they change) for the metrics endpoint; empty: a self-signed certificate.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Usage = usage
 	flag.Parse()
@@ -205,5 +209,6 @@ func metricsOptions(o options, served *metrics.Metrics) metricsserver.Options {
 	if o.metricsSecure {
 		auth = metrics.WithTokenReviewAuth
 	}
-	return metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure, FilterProvider: served.Exposition(auth)}
+	return metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.metricsSecure, FilterProvider: served.Exposition(auth),
+		CertDir: o.metricsCertDir, CertName: "tls.crt", KeyName: "tls.key"}
 }

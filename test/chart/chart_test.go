@@ -83,6 +83,21 @@ func TestHelmTemplateAppliesOnTheServer(t *testing.T) {
 				if strings.Contains(manifests, "bearerTokenFile") || !strings.Contains(manifests, "authorization:") {
 					t.Error("the ServiceMonitor should use authorization, not the deprecated bearerTokenFile")
 				}
+				// A given serving certificate, verified by its CA: no insecureSkipVerify.
+				for _, want := range []string{"- --metrics-cert-dir=/etc/vaultferry/metrics-certs", "secretName: vaultferry-metrics-tls", "key: ca.crt", "serverName: vaultferry-metrics.vaultferry-helm.svc"} {
+					if !strings.Contains(manifests, want) {
+						t.Errorf("all-options render lacks %q", want)
+					}
+				}
+				if strings.Contains(manifests, "insecureSkipVerify") {
+					t.Error("the ServiceMonitor skips verification although a CA is given")
+				}
+			} else {
+				// By default the endpoint's certificate is self-signed: a ServiceMonitor cannot verify it.
+				monitored := helm(t, "template", "vaultferry", chartDir, "--set", "serviceMonitor.enabled=true")
+				if strings.Contains(manifests, "metrics-cert-dir") || !strings.Contains(monitored, "insecureSkipVerify: true") {
+					t.Error("without metrics.certSecret: no --metrics-cert-dir, and a ServiceMonitor that skips verification")
+				}
 			}
 		})
 	}

@@ -123,6 +123,44 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 	}
 }
 
+// With --metrics-cert-dir the endpoint serves the certificate it is given
+// (a cert-manager Certificate's Secret, mounted), which a scraper verifies
+// with the CA alone, as the chart's ServiceMonitor tlsConfig does.
+func TestMetricsServeTheGivenCertificate(t *testing.T) {
+	testenv.Require(t, env)
+	ctx := context.Background()
+	if out, err := env.Kubectl(ctx, "create", "namespace", operator.Namespace); err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	certs := t.TempDir()
+	ca := testenv.WriteServingCertificate(t, certs)
+	bin, err := operator.BuildBinary(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := operator.StartBinary(ctx, bin, env.Kubeconfig, nil, "--metrics-secure", "--metrics-cert-dir", certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proc.Stop)
+	url := strings.Replace(proc.MetricsURL, "http://", "https://", 1)
+	waitForListener(t, strings.TrimSuffix(strings.TrimPrefix(url, "https://"), "/metrics"))
+
+	verified := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca, MinVersion: tls.VersionTLS12}}}
+	resp, err := verified.Get(url)
+	if err != nil {
+		t.Fatalf("a scraper trusting only the CA: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized { // TLS verified; no token sent
+		t.Errorf("HTTP %d, want 401 from the verified endpoint", resp.StatusCode)
+	}
+	other := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: testenv.WriteServingCertificate(t, t.TempDir()), MinVersion: tls.VersionTLS12}}}
+	if _, err := other.Get(url); err == nil {
+		t.Error("a scraper trusting another CA connected: the endpoint does not serve the given certificate")
+	}
+}
+
 func waitForListener(t *testing.T, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(operator.Timeout)
