@@ -51,8 +51,8 @@ type options struct {
 	// metricsCertDir holds tls.crt and tls.key for the metrics endpoint
 	// (a cert-manager Certificate's Secret); empty: a self-signed one.
 	metricsCertDir string
-	kubeQPS       float64
-	kubeBurst     int
+	kubeQPS        float64
+	kubeBurst      int
 	// readCoalescingWindow is the flag; 0 there means "none", which
 	// Config spells NoReadCoalescingWindow.
 	readCoalescingWindow time.Duration
