@@ -156,7 +156,8 @@ func TestMetricsServeTheGivenCertificate(t *testing.T) {
 		t.Errorf("HTTP %d, want 401 from the verified endpoint", resp.StatusCode)
 	}
 	other := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: testenv.WriteServingCertificate(t, t.TempDir()), MinVersion: tls.VersionTLS12}}}
-	if _, err := other.Get(url); err == nil {
+	if resp, err := other.Get(url); err == nil {
+		_ = resp.Body.Close()
 		t.Error("a scraper trusting another CA connected: the endpoint does not serve the given certificate")
 	}
 }
