@@ -18,6 +18,7 @@ import (
 	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
 	"github.com/vaultferry/vaultferry/controllers/internal/pins"
 	"github.com/vaultferry/vaultferry/controllers/podrefs"
+	"github.com/vaultferry/vaultferry/controllers/workloadpins"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods;secrets,verbs=get;list
@@ -147,23 +148,16 @@ func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod) (*workload
 
 // pin applies want on the workload's pod template, keeping its other pins.
 func (r *Reconciler) pin(ctx context.Context, namespace string, ref workloadRef, want map[string]string) error {
-	var obj client.Object
-	var template func() *corev1.PodTemplateSpec
-	switch ref.kind {
-	case "Deployment":
-		d := &appsv1.Deployment{}
-		obj, template = d, func() *corev1.PodTemplateSpec { return &d.Spec.Template }
-	case "StatefulSet":
-		s := &appsv1.StatefulSet{}
-		obj, template = s, func() *corev1.PodTemplateSpec { return &s.Spec.Template }
-	default:
-		ds := &appsv1.DaemonSet{}
-		obj, template = ds, func() *corev1.PodTemplateSpec { return &ds.Spec.Template }
+	i := slices.IndexFunc(workloadpins.Kinds, func(k workloadpins.Kind) bool { return k.Name == ref.kind })
+	if i < 0 {
+		return nil
 	}
+	kind := workloadpins.Kinds[i]
+	obj := kind.New()
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.name}, obj); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	current := pins.On(template())
+	current := pins.On(kind.Template(obj))
 	if equalOn(current, want) {
 		return nil
 	}

@@ -77,26 +77,14 @@ func TestDeletionPolicyByGarbageCollection(t *testing.T) {
 func TestPrunedFromGitWhilePodsUseItsVersions(t *testing.T) {
 	for _, policy := range []vfv1alpha1.DeletionPolicy{vfv1alpha1.DeletionPolicyDelete, vfv1alpha1.DeletionPolicyRetain} {
 		t.Run(string(policy), func(t *testing.T) {
-			start(t)
 			ctx := context.Background()
-			ns := env.Namespace(t, nil)
-			store := operator.ReadyFakeStore(t, env.Client, ns, "store", fixtures.FakeData("db", `{"password":"p1"}`)...)
-			git := newGitRepo(t)
-			flux := newKustomization(t, "apps")
-			es := fixtures.ExternalSecret(ns, "db")
-			esPath := git.write("es.yaml", strings.Replace(esManifest(ns, ""), "history: {limit: 1}",
-				"history: {limit: 1}\n    deletionPolicy: "+string(policy), 1))
-			webPath := git.write("web.yaml", webManifest(ns))
-			flux.reconcile(esPath)
-			v1 := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
-			waitIndexed(t, ns, "db-credentials", v1)
-			flux.reconcile(esPath, webPath)
-			waitPodsHolding(t, waitReplicaSets(t, ns, 1)[0], 2, v1)
+			app, v1 := startFluxApp(t, func(ns string) string {
+				return strings.Replace(esManifest(ns, ""), "history: {limit: 1}", "history: {limit: 1}\n    deletionPolicy: "+string(policy), 1)
+			}, nil)
+			ns, es, flux, esPath, webPath := app.namespace, app.es, app.flux, app.esPath, app.webPath
 			// A rotation: without kubelets the rolling update stops at one
 			// new Pod, so Pods use both versions (v1 past history.limit).
-			operator.SetFakeStoreData(t, env.Client, store, fixtures.FakeData("db", `{"password":"p2"}`)...)
-			operator.ForceSync(t, env.Client, es)
-			v2 := operator.WaitSynced(t, env.Client, es, v1).Status.CurrentSecretName
+			v2 := app.rotate(t, "second", v1)
 			waitPodsHolding(t, waitReplicaSetPinned(t, ns, "web", "db-credentials", v2), 1, v2)
 			lost := watchPodsLosingSecrets(t, ns)
 

@@ -22,23 +22,9 @@ import (
 func TestFluxSSAApplyModes(t *testing.T) {
 	for _, mode := range []string{"Merge", "IfNotPresent"} {
 		t.Run(mode, func(t *testing.T) {
-			start(t)
-			ns := env.Namespace(t, nil)
-			store := operator.ReadyFakeStore(t, env.Client, ns, "store", fixtures.FakeData("db", `{"password":"m1"}`)...)
-			git := newGitRepo(t)
-			flux := newKustomization(t, "apps")
-			flux.commonAnnotations = map[string]string{fluxGroup + "/ssa": mode}
-			es := fixtures.ExternalSecret(ns, "db")
-			esPath, webPath := git.write("es.yaml", esManifest(ns, "")), git.write("web.yaml", webManifest(ns))
-			flux.reconcile(esPath)
-			v1 := operator.WaitSynced(t, env.Client, es, "").Status.CurrentSecretName
-			waitIndexed(t, ns, "db-credentials", v1)
-			flux.reconcile(esPath, webPath)
-			waitPodsHolding(t, waitReplicaSets(t, ns, 1)[0], 2, v1)
-			operator.SetFakeStoreData(t, env.Client, store, fixtures.FakeData("db", `{"password":"m2"}`)...)
-			operator.ForceSync(t, env.Client, es)
-			v2 := operator.WaitSynced(t, env.Client, es, v1).Status.CurrentSecretName
-			waitPinned(t, ns, v2)
+			app, v1 := startFluxApp(t, func(ns string) string { return esManifest(ns, "") }, map[string]string{fluxGroup + "/ssa": mode})
+			ns, es, flux, git, esPath, webPath := app.namespace, app.es, app.flux, app.git, app.esPath, app.webPath
+			app.rotate(t, "second", v1)
 
 			// Undo stays through Flux's intervals.
 			env.MustKubectl(t, "-n", ns, "rollout", "undo", "deployment/web")

@@ -11,6 +11,9 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/normalize"
 	ssautil "github.com/fluxcd/pkg/ssa/utils"
+	vfv1alpha1 "github.com/vaultferry/vaultferry/apis/v1alpha1"
+	"github.com/vaultferry/vaultferry/test/fixtures"
+	"github.com/vaultferry/vaultferry/test/operator"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -167,4 +170,46 @@ func fluxApplyOptions() ssa.ApplyOptions {
 		Exclusions: map[string]string{fluxGroup + "/ssa": "Merge"},
 	}
 	return opts
+}
+
+// fluxApp is an app kept in Git and applied by Flux: ExternalSecret db
+// (target db-credentials, history.limit 1) and Deployment web naming it.
+type fluxApp struct {
+	namespace       string
+	store           *vfv1alpha1.SecretStore
+	es              *vfv1alpha1.ExternalSecret
+	git             gitRepo
+	flux            *kustomization
+	esPath, webPath string
+}
+
+// startFluxApp runs the operator and has Flux apply esDoc (the
+// ExternalSecret's manifest) first, then the app, the way a dependsOn
+// orders them, with annotations on every object; it returns once web's two
+// Pods hold the first version, which it also returns.
+func startFluxApp(t *testing.T, esDoc func(namespace string) string, annotations map[string]string) (*fluxApp, string) {
+	t.Helper()
+	start(t)
+	ns := env.Namespace(t, nil)
+	a := &fluxApp{namespace: ns, git: newGitRepo(t), flux: newKustomization(t, "apps"), es: fixtures.ExternalSecret(ns, "db")}
+	a.store = operator.ReadyFakeStore(t, env.Client, ns, "store", fixtures.FakeData("db", `{"password":"first"}`)...)
+	a.flux.commonAnnotations = annotations
+	a.esPath, a.webPath = a.git.write("es.yaml", esDoc(ns)), a.git.write("web.yaml", webManifest(ns))
+	a.flux.reconcile(a.esPath)
+	v1 := operator.WaitSynced(t, env.Client, a.es, "").Status.CurrentSecretName
+	waitIndexed(t, ns, "db-credentials", v1)
+	a.flux.reconcile(a.esPath, a.webPath)
+	waitPodsHolding(t, waitReplicaSets(t, ns, 1)[0], 2, v1)
+	return a, v1
+}
+
+// rotate changes the value in the vault and returns the new version once
+// synced and pinned on web.
+func (a *fluxApp) rotate(t *testing.T, password, previous string) string {
+	t.Helper()
+	operator.SetFakeStoreData(t, env.Client, a.store, fixtures.FakeData("db", `{"password":"`+password+`"}`)...)
+	operator.ForceSync(t, env.Client, a.es)
+	next := operator.WaitSynced(t, env.Client, a.es, previous).Status.CurrentSecretName
+	waitPinned(t, a.namespace, next)
+	return next
 }

@@ -197,13 +197,7 @@ func waitPodsHolding(t *testing.T, rs appsv1.ReplicaSet, n int, want string) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		held := secretsHeldBy(t, rs)
-		ok := len(held) >= n
-		for _, names := range held {
-			for _, name := range names {
-				ok = ok && name == want
-			}
-		}
-		if ok {
+		if holdOnly(held, n, want) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -211,6 +205,22 @@ func waitPodsHolding(t *testing.T, rs appsv1.ReplicaSet, n int, want string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// holdOnly says whether held (the Secrets each Pod names) has at least n
+// Pods, each naming only want.
+func holdOnly(held [][]string, n int, want string) bool {
+	if len(held) < n {
+		return false
+	}
+	for _, names := range held {
+		for _, name := range names {
+			if name != want {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // waitPinOwned waits until the operator co-owns target's pin on the pod

@@ -65,17 +65,8 @@ func waitNewestPodsHolding(t *testing.T, namespace, want string) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		rs := replicaSets(t, namespace, "web")
-		if len(rs) > 0 {
-			held := secretsHeldBy(t, rs[len(rs)-1])
-			ok := len(held) > 0
-			for _, names := range held {
-				for _, name := range names {
-					ok = ok && name == want
-				}
-			}
-			if ok {
-				return
-			}
+		if len(rs) > 0 && holdOnly(secretsHeldBy(t, rs[len(rs)-1]), 1, want) {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("web's newest ReplicaSet has no Pods holding only %s (%d ReplicaSets)", want, len(rs))
