@@ -209,6 +209,8 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		}
 	}
 
+	assertEveryMetricDocumented(t, prom)
+
 	// The operator-health alerts, their shipped expressions, on this
 	// Prometheus: quiet while the operator is scraped and leads, and
 	// "operator down" once it is gone.
@@ -234,6 +236,46 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		expr := strings.NewReplacer(`namespace=~"$namespace"`, `namespace=~"no-such-namespace"`).Replace(p.Targets[0].Expr)
 		if v, err := queryValue(prom, allValues.Replace(expr)); err != nil || v != "1" {
 			t.Errorf("success ratio without syncs = %q, %v; want 1", v, err)
+		}
+	}
+}
+
+// assertEveryMetricDocumented checks that every metric the operator serves
+// (as this Prometheus scraped it) is in the README's metrics table, by name
+// or by a family prefix listed there.
+func assertEveryMetricDocumented(t *testing.T, prom string) {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	if i := strings.Index(section, "## Metrics, dashboard and alerts"); i >= 0 {
+		section = section[i:]
+	}
+	if i := strings.Index(section, "\n\n"); i >= 0 {
+		section = section[:strings.Index(section[i+2:], "\n\n")+i+2]
+	}
+	names := labelValues(t, prom, `{job="vaultferry"}`, "__name__")
+	if len(names) < 20 {
+		t.Fatalf("only %d metric names scraped", len(names))
+	}
+	for _, name := range names {
+		if name == "up" || strings.HasPrefix(name, "scrape_") { // Prometheus's own, per target
+			continue
+		}
+		documented := strings.Contains(section, "`"+name+"`")
+		for _, prefix := range []string{"controller_runtime_", "workqueue_", "rest_client_", "leader_election_", "certwatcher_", "go_", "process_"} {
+			documented = documented || strings.HasPrefix(name, prefix) && strings.Contains(section, "`"+prefix+"*`")
+		}
+		if name == "leader_election_master_status" {
+			documented = strings.Contains(section, "`leader_election_master_status`")
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			documented = documented || strings.HasSuffix(name, suffix) && strings.Contains(section, "`"+strings.TrimSuffix(name, suffix)+"`")
+		}
+		if !documented {
+			t.Errorf("metric %s is served but not in the README's metrics table", name)
 		}
 	}
 }
