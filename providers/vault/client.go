@@ -2,13 +2,18 @@ package vault
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
@@ -44,7 +49,7 @@ type client struct {
 func (c *client) relogin(ctx context.Context) error {
 	secret, token, err := c.login(ctx, c.api)
 	if err != nil {
-		return classify(err, "logging in")
+		return classify(err, "logging in", c.spec.Server)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -101,7 +106,7 @@ func (c *client) do(ctx context.Context, what string, call func() (*vaultapi.Sec
 		s, err = call()
 	}
 	if err != nil {
-		return nil, classify(err, what)
+		return nil, classify(err, what, c.spec.Server)
 	}
 	return s, nil
 }
@@ -232,7 +237,7 @@ func statusOf(err error) int {
 
 // classify maps Vault errors to provider error classes. Vault's error
 // messages are kept out: they can echo request data.
-func classify(err error, what string) error {
+func classify(err error, what, server string) error {
 	if providers.Classify(err) != providers.ClassOther {
 		return err // already classified, e.g. a credential Secret that is missing
 	}
@@ -260,7 +265,40 @@ func classify(err error, what string) error {
 	case status >= 500:
 		return providers.Errorf(providers.ErrUnavailable, "vault: %s: HTTP %d", what, status)
 	default:
-		return providers.Errorf(providers.ErrUnavailable, "vault: %s: could not reach Vault", what)
+		return providers.Errorf(providers.ErrUnavailable, "vault: %s: could not reach Vault at %s: %s", what, server, unreachable(err))
+	}
+}
+
+// unreachable says why a request got no answer, in words an admin can act
+// on: the name, the port, the certificate, or the time it took. It names
+// no more than the class of the failure (the details are the network
+// library's, and stay in the operator's debug log).
+func unreachable(err error) string {
+	var dnsErr *net.DNSError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var record tls.RecordHeaderError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("the name %s does not resolve (DNS); check spec.provider.vault.server", dnsErr.Name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused: nothing listens on that address and port"
+	case errors.As(err, &unknownCA):
+		return "TLS: its certificate is signed by an authority the operator does not trust; set caBundle or caProvider"
+	case errors.As(err, &hostname):
+		return "TLS: its certificate is not valid for that host name; use the name the certificate was issued for"
+	case errors.As(err, &invalid):
+		return "TLS: its certificate is not valid (expired, or not for serving)"
+	case errors.As(err, &record), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"): // net/http unwraps the TLS error into this text
+		return "TLS: the server does not speak TLS; use http:// or the TLS port"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out: no answer (a firewall, a NetworkPolicy on the operator's egress, or an overloaded Vault)"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed before an answer (a proxy or a TLS mismatch)"
+	default:
+		return "a network error"
 	}
 }
 

@@ -119,8 +119,8 @@ func TestChartGuardsItsValues(t *testing.T) {
 	}
 	for _, args := range [][]string{{"--set", "replicaCount=2", "--set", "leaderElection.enabled=false"}, {"--set", "replicaCount=5", "--set", "leaderElection.enabled=false"}} {
 		out, err := testenv.TryHelm(t, append([]string{"template", "vaultferry", chartDir}, args...)...)
-		if err == nil || !strings.Contains(out, "leaderElection") {
-			t.Errorf("%v rendered (%v): more than one replica without leader election must be refused by the schema:\n%s", args, err, out)
+		if err == nil || !strings.Contains(out, "every replica would reconcile at once") || !strings.Contains(out, "Set leaderElection.enabled=true, or replicaCount=1") {
+			t.Errorf("%v rendered (%v): more than one replica without leader election must be refused, saying why and what to do:\n%s", args, err, out)
 		}
 	}
 	if _, err := testenv.TryHelm(t, "template", "vaultferry", chartDir, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false"); err != nil {

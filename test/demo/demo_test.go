@@ -1,13 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaultferry/vaultferry/test/operator"
+	"github.com/vaultferry/vaultferry/test/testenv"
 )
 
 // The demo is what a new user runs first; it must keep working. It also
@@ -20,11 +22,28 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := Run(context.Background(), &out, bin, false); err != nil {
+	// As KEEP=1 runs it: kept running until Ctrl-C (here: once it says so).
+	out := &testenv.SyncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil && !strings.Contains(out.String(), "Still running") {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+	}()
+	if err := Run(ctx, out, bin, true); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
 	text := out.String()
+	logPath := regexp.MustCompile(`tail -f (\S+)   # the operator's log`).FindStringSubmatch(text)
+	if logPath == nil {
+		t.Error("the kept demo does not say where the operator's log is")
+	} else if b, err := os.ReadFile(logPath[1]); err != nil || !strings.Contains(string(b), "Starting") {
+		t.Errorf("the operator's log at %s: %v, %d bytes without the operator's start", logPath[1], err, len(b))
+	} else {
+		_ = os.Remove(logPath[1])
+	}
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+1\s+true`),
 		regexp.MustCompile(`payments\s+db-credentials-[a-z0-9]{10}\s+db-credentials\s+2\s+true`),

@@ -71,7 +71,15 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	if err := d.kubectl("create", "namespace", operator.Namespace); err != nil {
 		return err
 	}
-	proc, err := operator.StartBinary(ctx, binary, env.Kubeconfig, nil)
+	// Kept running, the operator's log goes to a file a user can follow.
+	var operatorLog *os.File
+	if keep {
+		if operatorLog, err = os.CreateTemp("", "vaultferry-demo-operator-*.log"); err != nil {
+			return err
+		}
+		defer func() { _ = operatorLog.Close() }()
+	}
+	proc, err := operator.StartBinary(ctx, binary, env.Kubeconfig, logWriter(operatorLog))
 	if err != nil {
 		return err
 	}
@@ -192,6 +200,7 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 
 	if keep {
 		step("Still running (Ctrl-C stops the control plane and the operator). Try:")
+		fmt.Fprintf(out, "  tail -f %s   # the operator's log\n", operatorLog.Name())
 		kubectl := filepath.Join(testenv.RepoRoot(), "bin", "k8s", "kubectl")
 		fmt.Fprintf(out, `  export KUBECONFIG=%s
   alias kubectl=%s
@@ -208,6 +217,14 @@ func Run(ctx context.Context, out io.Writer, binary string, keep bool) error {
 	}
 	step("Demo complete")
 	return nil
+}
+
+// logWriter is f as a writer, or nil (not a nil *os.File in an interface).
+func logWriter(f *os.File) io.Writer {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 type demo struct {
