@@ -159,9 +159,15 @@ $(HELM):
 # kube-apiserver, kube-controller-manager and kubectl are built from the k8s.io/kubernetes
 # module (about 10 minutes the first time); setup-envtest's download cannot work without
 # internet, and envtest ships no kube-controller-manager.
-$(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl &: hack/tools/kube/go.mod
+# Stamped with the release as the Kubernetes build does, so that `kubectl version` and the
+# API server's /version say v1.37.2 rather than v0.0.0-master.
+KUBE_VERSION := $(shell awk '$$1 == "require" && $$2 == "k8s.io/kubernetes" {print $$3}' hack/tools/kube/go.mod)
+KUBE_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(pkg).gitVersion=$(KUBE_VERSION) -X $(pkg).gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION:v%=%))) \
+	-X $(pkg).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X $(pkg).gitTreeState=clean)
+$(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl &: hack/tools/kube/go.mod Makefile
 	mkdir -p $(KUBEBUILDER_ASSETS)
-	cd hack/tools/kube && go build -o $(KUBEBUILDER_ASSETS)/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+	cd hack/tools/kube && go build -ldflags "$(KUBE_LDFLAGS)" -o $(KUBEBUILDER_ASSETS)/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
 	touch $(KUBEBUILDER_ASSETS)/kube-apiserver $(KUBEBUILDER_ASSETS)/kube-controller-manager $(KUBEBUILDER_ASSETS)/kubectl
 
 # etcd 3.4 from Debian's etcd-server package.

@@ -5,10 +5,13 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -176,3 +179,28 @@ func waitForListener(t *testing.T, addr string) {
 }
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "vaultferry-e2e-") }
+
+// The test control plane says which release it is (the binaries are built
+// from k8s.io/kubernetes stamped as the Kubernetes build stamps them), so
+// `kubectl version` in the demo answers as on any cluster.
+func TestControlPlaneReportsItsRelease(t *testing.T) {
+	testenv.Require(t, env)
+	mod, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "hack", "tools", "kube", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := regexp.MustCompile(`(?m)^require k8s.io/kubernetes (v\S+)$`).FindSubmatch(mod)
+	if release == nil {
+		t.Fatal("hack/tools/kube/go.mod pins no k8s.io/kubernetes release")
+	}
+	var versions struct {
+		Client struct{ GitVersion string } `json:"clientVersion"`
+		Server struct{ GitVersion string } `json:"serverVersion"`
+	}
+	if err := json.Unmarshal([]byte(env.MustKubectl(t, "version", "-o", "json")), &versions); err != nil {
+		t.Fatal(err)
+	}
+	if want := string(release[1]); versions.Client.GitVersion != want || versions.Server.GitVersion != want {
+		t.Errorf("kubectl version: client %q, server %q; want %s for both (binaries built before they were stamped: run make test-peers)", versions.Client.GitVersion, versions.Server.GitVersion, want)
+	}
+}
