@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,8 +73,8 @@ func (r *Reconciler) holdsContentOf(s, want *corev1.Secret) bool {
 }
 
 // create creates want; when a Secret of that name exists it is returned if
-// es may use it: its own version (created before a restart, or released by a
-// Retain policy and adopted again). Anything else is a conflict.
+// es may use it: its own version (created before a restart), or one it
+// adopts (see adoptable). Anything else is a conflict.
 func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, want *corev1.Secret) (*corev1.Secret, error) {
 	err := r.Create(ctx, want)
 	if err == nil {
@@ -101,21 +102,12 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 	switch {
 	case metav1.IsControlledBy(existing, es):
 		return existing, nil
-	case ofPreviousIncarnation(es, existing):
-		// Re-created from Git after a prune while Pods still use the old
-		// one's version (protected, see VersionProtector): the same name and
-		// content, so es takes it over.
+	case adoptable(es, existing):
 		before := existing.DeepCopy()
-		existing.OwnerReferences = []metav1.OwnerReference{ownerReference(es)}
+		existing.OwnerReferences = append(slices.DeleteFunc(existing.OwnerReferences, func(ref metav1.OwnerReference) bool {
+			return ref.Controller != nil && *ref.Controller
+		}), ownerReference(es))
 		if err := r.Patch(ctx, existing, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return nil, fmt.Errorf("adopting version %s of the previous ExternalSecret %s: %w", existing.Name, es.Name, err)
-		}
-		return existing, nil
-	case metav1.GetControllerOf(existing) == nil && existing.Labels[vfv1alpha1.ExternalSecretLabel] == es.Name &&
-		existing.Labels[vfv1alpha1.ManagedLabel] == "true":
-		before := existing.DeepCopy()
-		existing.OwnerReferences = append(existing.OwnerReferences, ownerReference(es))
-		if err := r.Patch(ctx, existing, client.MergeFrom(before)); err != nil {
 			return nil, fmt.Errorf("adopting version %s: %w", existing.Name, err)
 		}
 		return existing, nil
@@ -127,14 +119,20 @@ func (r *Reconciler) create(ctx context.Context, es *vfv1alpha1.ExternalSecret, 
 	}
 }
 
-// ofPreviousIncarnation reports whether existing is a version written by an
-// earlier ExternalSecret of es's name and namespace, now gone (names are
-// unique, so it is not another tenant's). No I/O.
-func ofPreviousIncarnation(es *vfv1alpha1.ExternalSecret, existing *corev1.Secret) bool {
+// adoptable reports whether existing is a version es may take as its own:
+// one its ExternalSecret name wrote and that no live ExternalSecret controls
+// — released by deletionPolicy Retain (no controller), or written by an
+// earlier ExternalSecret of the same name, now gone (re-created from Git
+// after a prune while Pods still use the version, which VersionProtector
+// keeps). Names are unique in a namespace, so it is not another tenant's.
+// No I/O.
+func adoptable(es *vfv1alpha1.ExternalSecret, existing *corev1.Secret) bool {
+	if existing.Labels[vfv1alpha1.ManagedLabel] != "true" || existing.Labels[vfv1alpha1.ExternalSecretLabel] != es.Name {
+		return false
+	}
 	owner := metav1.GetControllerOf(existing)
-	return owner != nil && owner.Kind == "ExternalSecret" && owner.APIVersion == vfv1alpha1.GroupVersion.String() &&
-		owner.Name == es.Name && owner.UID != es.UID &&
-		existing.Labels[vfv1alpha1.ManagedLabel] == "true" && existing.Labels[vfv1alpha1.ExternalSecretLabel] == es.Name
+	return owner == nil || owner.Kind == "ExternalSecret" && owner.APIVersion == vfv1alpha1.GroupVersion.String() &&
+		owner.Name == es.Name && owner.UID != es.UID
 }
 
 // refusedSecret explains why the API server refused a version, naming only
