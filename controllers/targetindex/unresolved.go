@@ -62,13 +62,14 @@ func (r *Reconciler) resolveUnresolvedPods(ctx context.Context, namespace string
 		return fmt.Errorf("listing Pods of %s: %w", namespace, err)
 	}
 	toPin := map[workloadRef]map[string]string{}
+	deployments := map[string]*workloadRef{} // by ReplicaSet: read once for all its Pods
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		named := unresolvedTargets(pod, missing)
 		if len(named) == 0 {
 			continue
 		}
-		owner, err := r.workloadOf(ctx, pod)
+		owner, err := r.workloadOf(ctx, pod, deployments)
 		if err != nil {
 			return err
 		}
@@ -126,7 +127,8 @@ func unresolvedTargets(pod *corev1.Pod, targets []string) []string {
 
 // workloadOf follows a Pod's controller to the Deployment, StatefulSet or
 // DaemonSet whose pod template made it (nil when there is none).
-func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod) (*workloadRef, error) {
+// deployments remembers the Deployment of each ReplicaSet already read.
+func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod, deployments map[string]*workloadRef) (*workloadRef, error) {
 	owner := metav1.GetControllerOf(pod)
 	if owner == nil || !strings.HasPrefix(owner.APIVersion, "apps/") {
 		return nil, nil
@@ -135,13 +137,19 @@ func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod) (*workload
 	case "StatefulSet", "DaemonSet":
 		return &workloadRef{owner.Kind, owner.Name}, nil
 	case "ReplicaSet":
+		if d, seen := deployments[owner.Name]; seen {
+			return d, nil
+		}
 		rs := &appsv1.ReplicaSet{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, rs); err != nil {
-			return nil, client.IgnoreNotFound(err)
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, rs); client.IgnoreNotFound(err) != nil {
+			return nil, err
 		}
-		if d := metav1.GetControllerOf(rs); d != nil && d.Kind == "Deployment" && strings.HasPrefix(d.APIVersion, "apps/") {
-			return &workloadRef{d.Kind, d.Name}, nil
+		var d *workloadRef
+		if c := metav1.GetControllerOf(rs); c != nil && c.Kind == "Deployment" && strings.HasPrefix(c.APIVersion, "apps/") {
+			d = &workloadRef{c.Kind, c.Name}
 		}
+		deployments[owner.Name] = d
+		return d, nil
 	}
 	return nil, nil
 }
