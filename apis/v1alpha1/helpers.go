@@ -107,14 +107,17 @@ func (s *SecretStoreSpec) EffectiveAccess() StoreAccess {
 	return access
 }
 
+// String says how open a is: "all namespaces, selected keys".
+func (a StoreAccess) String() string {
+	return strings.ToLower(string(a.Namespaces)) + " namespaces, " + strings.ToLower(string(a.Keys)) + " keys"
+}
+
 // AccessSummary says how open a ClusterSecretStore is, for its status:
 // "all namespaces, selected keys", prefixed "undeclared: " when spec.access
 // is missing (a store created before it existed).
 func (s *SecretStoreSpec) AccessSummary() string {
-	a := s.EffectiveAccess()
-	summary := strings.ToLower(string(a.Namespaces)) + " namespaces, " + strings.ToLower(string(a.Keys)) + " keys"
 	if s.Access == nil {
-		return "undeclared: " + summary
+		return "undeclared: " + s.EffectiveAccess().String()
 	}
-	return summary
+	return s.EffectiveAccess().String()
 }

@@ -6,7 +6,6 @@ package secretstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -185,7 +184,7 @@ func (r *Reconciler) recordAccess(store, before vfv1alpha1.GenericStore) {
 	open := spec.EffectiveAccess()
 	r.Events.Eventf(store, nil, corev1.EventTypeWarning, vfv1alpha1.AccessUndeclaredReason, "Validate",
 		"spec.access is not set: this store serves %s. Declare it (access: {namespaces: %s, keys: %s} keeps this), or restrict it with conditions and allowedKeys; any edit of the spec needs it",
-		strings.TrimPrefix(store.GetStatus().Access, "undeclared: "), open.Namespaces, open.Keys)
+		open, open.Namespaces, open.Keys)
 }
 
 // progressCondition says, for GitOps health checks (kstatus), whether a
