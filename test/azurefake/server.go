@@ -12,8 +12,6 @@ package azurefake
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // x5t is a SHA-1 thumbprint by definition
@@ -35,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vaultferry/vaultferry/test/testcert"
 )
 
 // Domains the fake answers for.
@@ -78,10 +78,13 @@ type failure struct {
 func New(tenant string) *Server {
 	s := &Server{Tenant: tenant, clients: map[string]string{}, certs: map[string]*x509.Certificate{},
 		secrets: map[string][]*version{}, failures: map[string]failure{}, issued: map[string]bool{}, requests: map[string]int{}}
-	cert, pool := serverCertificate()
-	s.rootCAs = pool
+	serving, err := testcert.New("*."+VaultDomain, "login.test")
+	if err != nil {
+		panic(err) // crypto/rand and x509 do not fail on valid templates
+	}
+	s.rootCAs = serving.Pool
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{serving.Certificate}, MinVersion: tls.VersionTLS12}
 	s.StartTLS()
 	return s
 }
@@ -407,23 +410,4 @@ func verifyCertificateAssertion(assertion string, cert *x509.Certificate) bool {
 	default:
 		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil
 	}
-}
-
-// serverCertificate makes a CA and a serving certificate for the fake's names.
-func serverCertificate() (tls.Certificate, *x509.CertPool) {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vaultferry test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "*." + VaultDomain},
-		DNSNames: []string{"*." + VaultDomain, "login.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
