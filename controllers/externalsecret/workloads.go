@@ -3,6 +3,7 @@ package externalsecret
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vaultferry/vaultferry/controllers/podrefs"
+	"github.com/vaultferry/vaultferry/controllers/workloadpins"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
@@ -26,11 +28,12 @@ type workload struct {
 	template *corev1.PodTemplateSpec
 }
 
-// The kinds a namespace is listed for. Rollouts move the first three; a
-// version is in use while any of them references it.
+// The kinds a namespace is listed for. Rollouts move the kinds whose pins
+// the operator co-owns (workloadpins.Kinds); a version is in use while any
+// of usingKinds references it.
 var (
-	rolledKinds = []string{"Deployment", "StatefulSet", "DaemonSet"}
-	usingKinds  = []string{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+	rolledKinds = workloadpins.KindNames()
+	usingKinds  = append(slices.Clone(rolledKinds), "ReplicaSet", "Job", "CronJob", "Pod")
 )
 
 // listWorkloads lists the objects of kinds in namespace, reading the API

@@ -156,11 +156,10 @@ func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod, deployment
 
 // pin applies want on the workload's pod template, keeping its other pins.
 func (r *Reconciler) pin(ctx context.Context, namespace string, ref workloadRef, want map[string]string) error {
-	i := slices.IndexFunc(workloadpins.Kinds, func(k workloadpins.Kind) bool { return k.Name == ref.kind })
-	if i < 0 {
+	kind, ok := workloadpins.KindNamed(ref.kind)
+	if !ok {
 		return nil
 	}
-	kind := workloadpins.Kinds[i]
 	obj := kind.New()
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.name}, obj); err != nil {
 		return client.IgnoreNotFound(err)

@@ -10,6 +10,7 @@ package workloadpins
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,6 +48,24 @@ var Kinds = []Kind{
 	{"Deployment", func() client.Object { return &appsv1.Deployment{} }, func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template }},
 	{"StatefulSet", func() client.Object { return &appsv1.StatefulSet{} }, func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template }},
 	{"DaemonSet", func() client.Object { return &appsv1.DaemonSet{} }, func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template }},
+}
+
+// KindNames lists the names of Kinds ("Deployment", ...).
+func KindNames() []string {
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = k.Name
+	}
+	return names
+}
+
+// KindNamed returns the Kind of that name.
+func KindNamed(name string) (Kind, bool) {
+	i := slices.IndexFunc(Kinds, func(k Kind) bool { return k.Name == name })
+	if i < 0 {
+		return Kind{}, false
+	}
+	return Kinds[i], true
 }
 
 // Reconciler applies, under the operator's field manager, the pins of a
